@@ -1,0 +1,20 @@
+// base64url (RFC 4648 section 5). Encoding emits no padding (as Azure Key Vault and JWT do).
+// Decoding accepts padded or unpadded base64url and, for interoperability, standard base64
+// ('+' and '/'); it rejects any other character, misplaced padding and impossible lengths.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/bytes.h"
+
+namespace pgcmk {
+
+std::string Base64UrlEncode(ByteView data);
+std::optional<Bytes> Base64UrlDecode(std::string_view text);
+
+// Standard base64 with padding (for PEM bodies and the like).
+std::string Base64Encode(ByteView data);
+
+}  // namespace pgcmk

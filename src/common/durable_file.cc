@@ -1,0 +1,88 @@
+#include "common/durable_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "common/unique_fd.h"
+
+namespace pgcmk {
+
+Status FsyncDirectory(const std::filesystem::path& dir) {
+  auto fd = OpenFile(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (!fd) return fd.error();
+  if (::fsync(fd->get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir.string());
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents, mode_t mode) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  std::string tmp_template = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
+  int raw = ::mkostemp(tmp_template.data(), O_CLOEXEC);
+  if (raw < 0) return Status::FromErrno(errno, "create temporary file in " + dir.string());
+  UniqueFd fd(raw);
+  const std::string tmp = tmp_template;
+  auto fail = [&](Status s) {
+    (void)::unlink(tmp.c_str());  // best effort cleanup; the original file is untouched
+    return s;
+  };
+  if (::fchmod(fd.get(), mode) != 0) return fail(Status::FromErrno(errno, "fchmod " + tmp));
+  if (Status s = PwriteAll(fd.get(), contents, 0); !s.ok()) return fail(s.WithContext(tmp));
+  if (::fsync(fd.get()) != 0) return fail(Status::FromErrno(errno, "fsync " + tmp));
+  fd.Reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(Status::FromErrno(errno, "rename to " + path.string()));
+  }
+  return FsyncDirectory(dir);
+}
+
+namespace {
+template <typename Buffer, typename Make>
+Result<Buffer> ReadInto(const std::filesystem::path& path, size_t max_size, Make make) {
+  auto fd = OpenFile(path.c_str(), O_RDONLY);
+  if (!fd) return Err(fd.error());
+  struct stat st{};
+  if (::fstat(fd->get(), &st) != 0) return Err(Status::FromErrno(errno, "stat " + path.string()));
+  if (static_cast<size_t>(st.st_size) > max_size) {
+    return Err(StatusCode::kResourceExhausted, path.string() + " is larger than expected");
+  }
+  Buffer buf = make(static_cast<size_t>(st.st_size));
+  auto view = [&]() -> MutableByteView {
+    if constexpr (std::is_same_v<Buffer, SecretBytes>) {
+      return buf.reveal_mutable();
+    } else {
+      return {buf.data(), buf.size()};
+    }
+  }();
+  auto n = PreadFull(fd->get(), view, 0);
+  if (!n) return Err(n.error().WithContext(path.string()));
+  if (*n != view.size()) return Err(StatusCode::kIoError, path.string() + " changed while reading");
+  return buf;
+}
+}  // namespace
+
+Result<Bytes> ReadWholeFile(const std::filesystem::path& path, size_t max_size) {
+  return ReadInto<Bytes>(path, max_size, [](size_t n) { return Bytes(n); });
+}
+
+Result<SecretBytes> ReadSecretFile(const std::filesystem::path& path, size_t max_size) {
+  return ReadInto<SecretBytes>(path, max_size, [](size_t n) { return SecretBytes(n); });
+}
+
+Status CreateDirectoryDurably(const std::filesystem::path& dir, mode_t mode) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return Status::Ok();
+  if (dir.has_parent_path() && dir.parent_path() != dir) {
+    PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(dir.parent_path(), 0755));
+  }
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "mkdir " + dir.string());
+  }
+  if (::chmod(dir.c_str(), mode) != 0) return Status::FromErrno(errno, "chmod " + dir.string());
+  return FsyncDirectory(dir.has_parent_path() ? dir.parent_path() : ".");
+}
+
+}  // namespace pgcmk

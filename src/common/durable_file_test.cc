@@ -1,0 +1,66 @@
+#include "common/durable_file.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace pgcmk {
+namespace {
+
+class DurableFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pgcmk-durable-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(DurableFileTest, WriteThenReadBackWithRequestedMode) {
+  const auto path = dir_ / "manifest";
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes("v1"), 0600).ok());
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes("version two"), 0600).ok());
+  auto data = ReadWholeFile(path);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(AsStringView(*data), "version two");
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // No temporary files are left behind.
+  size_t entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir_)) ++entries;
+  EXPECT_EQ(entries, 1u);
+}
+
+TEST_F(DurableFileTest, FailureLeavesOldContentsAndNamesThePath) {
+  const auto path = dir_ / "missing-dir" / "file";
+  Status s = WriteFileAtomically(path, AsBytes("x"));
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("missing-dir"), std::string::npos);
+}
+
+TEST_F(DurableFileTest, ReadRefusesOversizeFiles) {
+  const auto path = dir_ / "big";
+  ASSERT_TRUE(WriteFileAtomically(path, Bytes(100, 1)).ok());
+  auto r = ReadWholeFile(path, 10);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kResourceExhausted);
+  auto s = ReadSecretFile(path);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->size(), 100u);
+}
+
+TEST_F(DurableFileTest, CreateDirectoryDurablySetsMode) {
+  const auto d = dir_ / "a" / "b";
+  ASSERT_TRUE(CreateDirectoryDurably(d, 0700).ok());
+  struct stat st{};
+  ASSERT_EQ(stat(d.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+}  // namespace
+}  // namespace pgcmk

@@ -1,0 +1,70 @@
+// SecretBytes: the only home for key material and other secrets.
+//
+// Contract:
+//  - Move-only. The buffer is page-aligned, mlock'd (never swapped) and marked MADV_DONTDUMP
+//    (excluded from core dumps). If mlock fails (RLIMIT_MEMLOCK), the bytes are still zeroized on
+//    destruction and the failure is counted in SecretBytes::LockFailures() for diagnostics.
+//  - Zeroized (OPENSSL_cleanse-equivalent, not optimised away) on destruction and when moved from.
+//  - Never printable: there is no operator<<, no implicit conversion, and ToString-like helpers do
+//    not exist. Reading the bytes is the explicit, greppable call `.reveal()` / `.reveal_mutable()`.
+//  - Equality is constant-time in the contents (the length is not secret).
+//  - Not thread-safe for concurrent mutation; concurrent reads are fine.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "common/bytes.h"
+
+namespace pgcmk {
+
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  // Allocates `size` zero bytes.
+  explicit SecretBytes(std::size_t size);
+  // Copies `bytes` into locked memory. The caller remains responsible for wiping its own copy.
+  static SecretBytes CopyFrom(ByteView bytes);
+
+  SecretBytes(SecretBytes&& other) noexcept;
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  ~SecretBytes();
+
+  // An explicit copy; named so that every duplication of a secret can be found.
+  SecretBytes Clone() const;
+
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // The only ways to touch the bytes.
+  ByteView reveal() const { return {data_, size_}; }
+  MutableByteView reveal_mutable() { return {data_, size_}; }
+
+  // Shrinks the logical size (the tail is wiped). `new_size` must be <= size().
+  void Truncate(std::size_t new_size);
+
+  // Constant-time comparison of contents; different lengths compare unequal.
+  friend bool operator==(const SecretBytes& a, const SecretBytes& b);
+
+  static std::size_t LockFailures() { return lock_failures_.load(std::memory_order_relaxed); }
+
+ private:
+  void Release() noexcept;
+
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;  // bytes mapped (a multiple of the page size)
+  static std::atomic<std::size_t> lock_failures_;
+};
+
+// Constant-time equality of two byte ranges (time depends only on the lengths).
+bool ConstantTimeEquals(ByteView a, ByteView b);
+
+// Overwrites memory in a way the compiler may not elide.
+void SecureZero(void* data, std::size_t size);
+
+}  // namespace pgcmk

@@ -1,0 +1,1 @@
+// Tests pending (issue 2).

@@ -1,0 +1,100 @@
+// RSA keys over OpenSSL 3 EVP_PKEY. The private key stays inside the RsaPrivateKey object (and in
+// SecretBytes when serialised); public keys travel as JWK (n, e as base64url, no padding).
+//
+// Algorithms, named as Azure Key Vault names them:
+//   RSA-OAEP      OAEP, SHA-1 digest, MGF1 with SHA-1
+//   RSA-OAEP-256  OAEP, SHA-256 digest, MGF1 with SHA-256
+//   RSA1_5        RSAES-PKCS1-v1_5 (decrypt/unwrap only for new data; kept for compatibility)
+//   RS256/384/512 RSASSA-PKCS1-v1_5 with SHA-256/384/512
+//   PS256/384/512 RSASSA-PSS with SHA-256/384/512, MGF1 with the same hash, salt = hash length
+// Thread safety: const methods may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/bytes.h"
+#include "common/secret_bytes.h"
+#include "common/status.h"
+
+namespace pgcmk::crypto {
+
+enum class RsaEncryptionPadding { kOaepSha1, kOaepSha256, kPkcs1v15 };
+enum class RsaSignatureScheme { kPkcs1Sha256, kPkcs1Sha384, kPkcs1Sha512, kPssSha256, kPssSha384, kPssSha512 };
+
+// Public key: JWK fields. `n` big-endian without leading zero bytes; `e` big-endian.
+struct RsaJwk {
+  Bytes n;
+  Bytes e;
+};
+
+class RsaPublicKey {
+ public:
+  static Result<RsaPublicKey> FromJwk(const RsaJwk& jwk);
+  static Result<RsaPublicKey> FromDer(ByteView subject_public_key_info_der);
+  static Result<RsaPublicKey> FromPem(std::string_view pem);
+
+  RsaPublicKey(RsaPublicKey&&) noexcept;
+  RsaPublicKey& operator=(RsaPublicKey&&) noexcept;
+  ~RsaPublicKey();
+
+  int bits() const;
+  RsaJwk ToJwk() const;
+  Bytes ToDer() const;  // SubjectPublicKeyInfo
+  std::string ToPem() const;
+
+  // Encrypts (wraps) `plaintext`; fails with kInvalidArgument if it is too long for the key.
+  Result<Bytes> Encrypt(RsaEncryptionPadding padding, ByteView plaintext) const;
+  // `digest` is the hash of the message (its length must match the scheme's hash).
+  // Returns OK for a valid signature, kInvalidArgument ("signature does not verify") otherwise.
+  Status VerifyDigest(RsaSignatureScheme scheme, ByteView digest, ByteView signature) const;
+  // Hashes `message` then verifies.
+  Status Verify(RsaSignatureScheme scheme, ByteView message, ByteView signature) const;
+
+ private:
+  friend class RsaPrivateKey;
+  struct Impl;
+  explicit RsaPublicKey(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class RsaPrivateKey {
+ public:
+  // bits: 2048, 3072 or 4096; public exponent 65537.
+  static Result<RsaPrivateKey> Generate(int bits);
+  // PKCS#8 PrivateKeyInfo DER (the vault's at-rest form, itself encrypted before storage).
+  static Result<RsaPrivateKey> FromPkcs8Der(const SecretBytes& der);
+  // PKCS#8 or traditional PEM ("BEGIN PRIVATE KEY" / "BEGIN RSA PRIVATE KEY").
+  static Result<RsaPrivateKey> FromPem(const SecretBytes& pem);
+  // From JWK private fields (n, e, d, p, q, dp, dq, qi), as Key Vault import sends them.
+  static Result<RsaPrivateKey> FromJwk(const RsaJwk& pub, const SecretBytes& d, const SecretBytes& p,
+                                       const SecretBytes& q, const SecretBytes& dp,
+                                       const SecretBytes& dq, const SecretBytes& qi);
+
+  RsaPrivateKey(RsaPrivateKey&&) noexcept;
+  RsaPrivateKey& operator=(RsaPrivateKey&&) noexcept;
+  ~RsaPrivateKey();
+
+  int bits() const;
+  RsaPublicKey PublicKey() const;
+  Result<SecretBytes> ToPkcs8Der() const;
+  Result<SecretBytes> ToPem() const;  // PKCS#8 PEM
+
+  // Decrypts (unwraps). Every failure, padding failures included, is the same
+  // kInvalidArgument "decryption failed" (no padding oracle in messages).
+  Result<SecretBytes> Decrypt(RsaEncryptionPadding padding, ByteView ciphertext) const;
+  Result<Bytes> SignDigest(RsaSignatureScheme scheme, ByteView digest) const;
+  Result<Bytes> Sign(RsaSignatureScheme scheme, ByteView message) const;
+
+ private:
+  struct Impl;
+  explicit RsaPrivateKey(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Hash helpers for signatures: SHA-256/384/512 of `message`.
+Bytes Sha256(ByteView message);
+Bytes Sha384(ByteView message);
+Bytes Sha512(ByteView message);
+
+}  // namespace pgcmk::crypto
