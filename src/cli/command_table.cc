@@ -7,21 +7,30 @@ namespace pgcmk::cli {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case StatusCode::kOk: return 0;
+    case StatusCode::kOk:
+      return 0;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kUnimplemented: return 2;
-    case StatusCode::kNotFound: return 3;
+    case StatusCode::kUnimplemented:
+      return 2;
+    case StatusCode::kNotFound:
+      return 3;
     case StatusCode::kUnauthenticated:
-    case StatusCode::kPermissionDenied: return 4;
+    case StatusCode::kPermissionDenied:
+      return 4;
     case StatusCode::kAlreadyExists:
     case StatusCode::kConflict:
-    case StatusCode::kFailedPrecondition: return 5;
+    case StatusCode::kFailedPrecondition:
+      return 5;
     case StatusCode::kUnavailable:
-    case StatusCode::kDeadlineExceeded: return 6;
-    case StatusCode::kDataLoss: return 7;
+    case StatusCode::kDeadlineExceeded:
+      return 6;
+    case StatusCode::kDataLoss:
+      return 7;
     case StatusCode::kIoError:
-    case StatusCode::kResourceExhausted: return 8;
-    case StatusCode::kInternal: return 1;
+    case StatusCode::kResourceExhausted:
+      return 8;
+    case StatusCode::kInternal:
+      return 1;
   }
   return 1;
 }

@@ -17,9 +17,8 @@ struct Harness {
                  seen.assign(args.begin(), args.end());
                  return Status::Ok();
                }});
-    table.Add({"vault key", "", "key commands", [](auto, CommandContext&) {
-                 return Status(StatusCode::kNotFound, "nope");
-               }});
+    table.Add({"vault key", "", "key commands",
+               [](auto, CommandContext&) { return Status(StatusCode::kNotFound, "nope"); }});
     RegisterVersionCommands(table);
   }
   int Run(std::vector<std::string> argv) {

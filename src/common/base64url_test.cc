@@ -7,8 +7,8 @@ namespace {
 
 TEST(Base64UrlTest, Rfc4648VectorsWithoutPadding) {
   const std::pair<const char*, const char*> cases[] = {
-      {"", ""}, {"f", "Zg"}, {"fo", "Zm8"}, {"foo", "Zm9v"}, {"foob", "Zm9vYg"},
-      {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+      {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+      {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
   for (auto [plain, encoded] : cases) {
     EXPECT_EQ(Base64UrlEncode(AsBytes(plain)), encoded);
     auto decoded = Base64UrlDecode(encoded);
@@ -29,10 +29,10 @@ TEST(Base64UrlTest, UsesUrlAlphabetAndAcceptsStandardAndPadded) {
 
 TEST(Base64UrlTest, RejectsGarbage) {
   EXPECT_FALSE(Base64UrlDecode("Zm9v!").has_value());
-  EXPECT_FALSE(Base64UrlDecode("Z").has_value());         // impossible length
-  EXPECT_FALSE(Base64UrlDecode("Zm8==").has_value());     // padding does not complete a group
-  EXPECT_FALSE(Base64UrlDecode("Zm9=v").has_value());     // padding in the middle
-  EXPECT_FALSE(Base64UrlDecode("Zh").has_value());        // non-canonical trailing bits
+  EXPECT_FALSE(Base64UrlDecode("Z").has_value());      // impossible length
+  EXPECT_FALSE(Base64UrlDecode("Zm8==").has_value());  // padding does not complete a group
+  EXPECT_FALSE(Base64UrlDecode("Zm9=v").has_value());  // padding in the middle
+  EXPECT_FALSE(Base64UrlDecode("Zh").has_value());     // non-canonical trailing bits
   EXPECT_FALSE(Base64UrlDecode("Zm 9v").has_value());
 }
 

@@ -44,7 +44,7 @@ template <typename Buffer, typename Make>
 Result<Buffer> ReadInto(const std::filesystem::path& path, size_t max_size, Make make) {
   auto fd = OpenFile(path.c_str(), O_RDONLY);
   if (!fd) return Err(fd.error());
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return Err(Status::FromErrno(errno, "stat " + path.string()));
   if (static_cast<size_t>(st.st_size) > max_size) {
     return Err(StatusCode::kResourceExhausted, path.string() + " is larger than expected");

@@ -1,6 +1,7 @@
 // Durable file updates: write a temporary file, fsync it, rename over the target, fsync the
 // directory. After WriteFileAtomically returns OK, a crash at any point leaves either the complete
-// new contents or (if it had not returned) the complete old contents — never a mix or an empty file.
+// new contents or (if it had not returned) the complete old contents — never a mix or an empty
+// file.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +16,8 @@ namespace pgcmk {
 
 // `mode` applies to the new file (e.g. 0600 for key files); the temp file is created with it, so
 // the contents are never readable with wider permissions, not even for an instant.
-Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents, mode_t mode = 0600);
+Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents,
+                           mode_t mode = 0600);
 
 // fsync(2) on a directory, so that entries created/renamed/removed in it are durable.
 Status FsyncDirectory(const std::filesystem::path& dir);

@@ -27,7 +27,7 @@ TEST_F(DurableFileTest, WriteThenReadBackWithRequestedMode) {
   auto data = ReadWholeFile(path);
   ASSERT_TRUE(data.has_value());
   EXPECT_EQ(AsStringView(*data), "version two");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // No temporary files are left behind.
@@ -57,7 +57,7 @@ TEST_F(DurableFileTest, ReadRefusesOversizeFiles) {
 TEST_F(DurableFileTest, CreateDirectoryDurablySetsMode) {
   const auto d = dir_ / "a" / "b";
   ASSERT_TRUE(CreateDirectoryDurably(d, 0700).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(d.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 }

@@ -1,5 +1,6 @@
 // Process-level protection for processes that hold secrets (vault daemon, filesystem server,
-// supervisor): no core dumps, not ptrace-attachable by same-uid processes, a raised open-file limit.
+// supervisor): no core dumps, not ptrace-attachable by same-uid processes, a raised open-file
+// limit.
 #pragma once
 
 #include "common/status.h"

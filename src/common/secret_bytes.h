@@ -6,7 +6,8 @@
 //    destruction and the failure is counted in SecretBytes::LockFailures() for diagnostics.
 //  - Zeroized (OPENSSL_cleanse-equivalent, not optimised away) on destruction and when moved from.
 //  - Never printable: there is no operator<<, no implicit conversion, and ToString-like helpers do
-//    not exist. Reading the bytes is the explicit, greppable call `.reveal()` / `.reveal_mutable()`.
+//    not exist. Reading the bytes is the explicit, greppable call `.reveal()` /
+//    `.reveal_mutable()`.
 //  - Equality is constant-time in the contents (the length is not secret).
 //  - Not thread-safe for concurrent mutation; concurrent reads are fine.
 #pragma once

@@ -1,9 +1,10 @@
 // Status and Result: errors are values.
 //
 // Every fallible call returns Status or Result<T> (= std::expected<T, Status>). A Status carries a
-// code from a small, closed set, a human message, and (for I/O failures) the errno that caused it so
-// that adapters can pass it through unchanged (ENOSPC stays ENOSPC). Messages never contain secrets.
-// Each adapter (HTTP, FUSE, CLI) maps StatusCode to its wire form in exactly one exhaustive switch.
+// code from a small, closed set, a human message, and (for I/O failures) the errno that caused it
+// so that adapters can pass it through unchanged (ENOSPC stays ENOSPC). Messages never contain
+// secrets. Each adapter (HTTP, FUSE, CLI) maps StatusCode to its wire form in exactly one
+// exhaustive switch.
 #pragma once
 
 #include <expected>
@@ -72,9 +73,9 @@ inline std::unexpected<Status> Err(Status status) { return std::unexpected(std::
 }  // namespace pgcmk
 
 // Propagates a non-OK Status from an expression returning Status.
-#define PGCMK_RETURN_IF_ERROR(expr)             \
-  do {                                          \
-    ::pgcmk::Status pgcmk_status_ = (expr);     \
+#define PGCMK_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::pgcmk::Status pgcmk_status_ = (expr);        \
     if (!pgcmk_status_.ok()) return pgcmk_status_; \
   } while (0)
 
@@ -83,7 +84,7 @@ inline std::unexpected<Status> Err(Status status) { return std::unexpected(std::
 // PGCMK_ASSIGN_OR_RETURN(auto x, F()); returns the error (as Status or unexpected) from the caller.
 #define PGCMK_ASSIGN_OR_RETURN(lhs, expr) \
   PGCMK_ASSIGN_OR_RETURN_IMPL_(PGCMK_CONCAT_(pgcmk_result_, __LINE__), lhs, expr)
-#define PGCMK_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                                 \
+#define PGCMK_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                 \
+  auto tmp = (expr);                                                 \
   if (!tmp.has_value()) return ::pgcmk::Err(std::move(tmp).error()); \
   lhs = std::move(tmp).value()

@@ -29,7 +29,8 @@ Result<UniqueFd> OpenFile(const char* path, int flags, mode_t mode) {
 Status PwriteAll(int fd, ByteView data, off_t offset) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "pwrite");
@@ -43,7 +44,8 @@ Status PwriteAll(int fd, ByteView data, off_t offset) {
 Result<size_t> PreadFull(int fd, MutableByteView data, off_t offset) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pread(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
+    ssize_t n =
+        ::pread(fd, data.data() + done, data.size() - done, offset + static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Err(Status::FromErrno(errno, "pread"));

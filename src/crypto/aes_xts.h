@@ -8,7 +8,8 @@
 //  - 0: nothing to do.
 //  - >= 16: IEEE 1619 XTS with ciphertext stealing for a partial final block (OpenSSL EVP).
 //  - 1..15 ("short unit"; OpenSSL refuses XTS here): C = P XOR KS[0..len), where
-//        KS = XTS-AES-256-Encrypt(key, tweak', 0^16)  and  tweak' = tweak with bit 7 of byte 15 set.
+//        KS = XTS-AES-256-Encrypt(key, tweak', 0^16)  and  tweak' = tweak with bit 7 of byte 15
+//        set.
 //    Callers guarantee that bit 7 of tweak byte 15 is clear for normal units (the storage layer's
 //    unit index never reaches 2^127), so KS is independent of every full-block XTS output.
 //    What this gives: confidentiality for a single version of the tail; what it does not: two

@@ -20,7 +20,14 @@
 namespace pgcmk::crypto {
 
 enum class RsaEncryptionPadding { kOaepSha1, kOaepSha256, kPkcs1v15 };
-enum class RsaSignatureScheme { kPkcs1Sha256, kPkcs1Sha384, kPkcs1Sha512, kPssSha256, kPssSha384, kPssSha512 };
+enum class RsaSignatureScheme {
+  kPkcs1Sha256,
+  kPkcs1Sha384,
+  kPkcs1Sha512,
+  kPssSha256,
+  kPssSha384,
+  kPssSha512
+};
 
 // Public key: JWK fields. `n` big-endian without leading zero bytes; `e` big-endian.
 struct RsaJwk {
@@ -67,9 +74,10 @@ class RsaPrivateKey {
   // PKCS#8 or traditional PEM ("BEGIN PRIVATE KEY" / "BEGIN RSA PRIVATE KEY").
   static Result<RsaPrivateKey> FromPem(const SecretBytes& pem);
   // From JWK private fields (n, e, d, p, q, dp, dq, qi), as Key Vault import sends them.
-  static Result<RsaPrivateKey> FromJwk(const RsaJwk& pub, const SecretBytes& d, const SecretBytes& p,
-                                       const SecretBytes& q, const SecretBytes& dp,
-                                       const SecretBytes& dq, const SecretBytes& qi);
+  static Result<RsaPrivateKey> FromJwk(const RsaJwk& pub, const SecretBytes& d,
+                                       const SecretBytes& p, const SecretBytes& q,
+                                       const SecretBytes& dp, const SecretBytes& dq,
+                                       const SecretBytes& qi);
 
   RsaPrivateKey(RsaPrivateKey&&) noexcept;
   RsaPrivateKey& operator=(RsaPrivateKey&&) noexcept;
