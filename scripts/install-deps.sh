@@ -27,6 +27,13 @@ fi
 if ! id -u pgcmk >/dev/null 2>&1; then
   useradd --system --create-home --home-dir /var/lib/pgcmk --shell /bin/bash pgcmk
 fi
+# Tests and the demo run PostgreSQL and FUSE mounts as pgcmk from binaries in this tree: let that
+# user traverse (x only, via an ACL entry for pgcmk alone) every directory above the checkout.
+dir=$(pwd)
+while [[ "$dir" != "/" ]]; do
+  if ! runuser -u pgcmk -- test -x "$dir" 2>/dev/null; then setfacl -m u:pgcmk:x "$dir"; fi
+  dir=$(dirname "$dir")
+done
 # Debian's postgresql package may start a cluster on 5432; pgcmk never needs it.
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
   pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done
