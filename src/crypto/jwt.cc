@@ -1,1 +1,116 @@
-// Implementation pending (issue 2).
+#include "crypto/jwt.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/base64url.h"
+
+namespace pgcmk::crypto {
+namespace {
+
+Status Malformed() { return Status(StatusCode::kUnauthenticated, "malformed token"); }
+
+// JWS segments are base64url without padding; anything else (padding, '+', '/') is rejected
+// rather than tolerated, so that one token has exactly one spelling.
+bool IsStrictBase64Url(std::string_view s) {
+  for (char c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+struct Segments {
+  std::string_view header;
+  std::string_view claims;
+  std::string_view signature;
+  std::string_view signing_input;  // header '.' claims
+};
+
+Result<Segments> Split(std::string_view token) {
+  const size_t first = token.find('.');
+  if (first == std::string_view::npos) return Err(Malformed());
+  const size_t second = token.find('.', first + 1);
+  if (second == std::string_view::npos) return Err(Malformed());
+  if (token.find('.', second + 1) != std::string_view::npos) return Err(Malformed());
+  Segments s{token.substr(0, first), token.substr(first + 1, second - first - 1),
+             token.substr(second + 1), token.substr(0, second)};
+  if (s.header.empty() || s.claims.empty() || !IsStrictBase64Url(s.header) ||
+      !IsStrictBase64Url(s.claims) || !IsStrictBase64Url(s.signature)) {
+    return Err(Malformed());
+  }
+  return s;
+}
+
+Result<std::string> DecodeSegment(std::string_view segment) {
+  std::optional<Bytes> bytes = Base64UrlDecode(segment);
+  if (!bytes) return Err(Malformed());
+  return std::string(bytes->begin(), bytes->end());
+}
+
+// Parses header and claims; the header must be an RS256 JWS header with no critical extensions.
+Result<VerifiedJwt> Decode(const Segments& s) {
+  PGCMK_ASSIGN_OR_RETURN(std::string header_json, DecodeSegment(s.header));
+  PGCMK_ASSIGN_OR_RETURN(std::string claims_json, DecodeSegment(s.claims));
+  const nlohmann::json header =
+      nlohmann::json::parse(header_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json claims = nlohmann::json::parse(claims_json, nullptr, false);
+  if (!header.is_object() || !claims.is_object()) return Err(Malformed());
+  const auto alg = header.find("alg");
+  if (alg == header.end() || !alg->is_string() || alg->get<std::string>() != "RS256") {
+    return Err(StatusCode::kUnauthenticated, "token algorithm must be RS256");
+  }
+  if (header.contains("crit")) {
+    return Err(StatusCode::kUnauthenticated, "token has unsupported critical header parameters");
+  }
+  const auto typ = header.find("typ");
+  if (typ != header.end() && (!typ->is_string() || typ->get<std::string>() != "JWT")) {
+    return Err(StatusCode::kUnauthenticated, "token type must be JWT");
+  }
+  std::string kid;
+  if (const auto k = header.find("kid"); k != header.end()) {
+    if (!k->is_string()) return Err(Malformed());
+    kid = k->get<std::string>();
+  }
+  return VerifiedJwt{std::move(header_json), std::move(claims_json), std::move(kid)};
+}
+
+}  // namespace
+
+Result<std::string> SignJwt(const RsaPrivateKey& key, std::string_view kid,
+                            std::string_view claims_json) {
+  const nlohmann::json claims = nlohmann::json::parse(claims_json, nullptr, false);
+  if (!claims.is_object()) {
+    return Err(StatusCode::kInvalidArgument, "JWT claims must be a JSON object");
+  }
+  nlohmann::ordered_json header;
+  header["alg"] = "RS256";
+  header["typ"] = "JWT";
+  if (!kid.empty()) header["kid"] = std::string(kid);
+  std::string token = Base64UrlEncode(AsBytes(header.dump()));
+  token += '.';
+  token += Base64UrlEncode(AsBytes(claims_json));
+  PGCMK_ASSIGN_OR_RETURN(Bytes signature,
+                         key.Sign(RsaSignatureScheme::kPkcs1Sha256, AsBytes(token)));
+  token += '.';
+  token += Base64UrlEncode(signature);
+  return token;
+}
+
+Result<VerifiedJwt> VerifyJwt(const RsaPublicKey& key, std::string_view token) {
+  PGCMK_ASSIGN_OR_RETURN(Segments s, Split(token));
+  PGCMK_ASSIGN_OR_RETURN(VerifiedJwt jwt, Decode(s));
+  std::optional<Bytes> signature = Base64UrlDecode(s.signature);
+  if (!signature || signature->empty()) return Err(Malformed());
+  if (!key.Verify(RsaSignatureScheme::kPkcs1Sha256, AsBytes(s.signing_input), *signature).ok()) {
+    return Err(StatusCode::kUnauthenticated, "token signature does not verify");
+  }
+  return jwt;
+}
+
+Result<VerifiedJwt> DecodeJwtUnverified(std::string_view token) {
+  PGCMK_ASSIGN_OR_RETURN(Segments s, Split(token));
+  return Decode(s);
+}
+
+}  // namespace pgcmk::crypto

@@ -1,1 +1,536 @@
-// Implementation pending (issue 2).
+#include "crypto/rsa_key.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "crypto/openssl_handles.h"
+
+namespace pgcmk::crypto {
+namespace {
+
+using internal::BioPtr;
+using internal::BnPtr;
+using internal::PkeyCtxPtr;
+using internal::PkeyPtr;
+using internal::SecretBnPtr;
+
+constexpr int kMinBits = 2048;
+constexpr int kMaxBits = 16384;
+
+const EVP_MD* Md(HashAlgorithm h) {
+  switch (h) {
+    case HashAlgorithm::kSha1:
+      return EVP_sha1();
+    case HashAlgorithm::kSha224:
+      return EVP_sha224();
+    case HashAlgorithm::kSha256:
+      return EVP_sha256();
+    case HashAlgorithm::kSha384:
+      return EVP_sha384();
+    case HashAlgorithm::kSha512:
+      return EVP_sha512();
+  }
+  return nullptr;
+}
+
+OaepParams OaepFor(RsaEncryptionPadding padding) {
+  OaepParams p;
+  if (padding == RsaEncryptionPadding::kOaepSha1) {
+    p.hash = p.mgf1_hash = HashAlgorithm::kSha1;
+  }
+  return p;
+}
+
+struct SchemeInfo {
+  const EVP_MD* md;
+  bool pss;
+};
+
+SchemeInfo Scheme(RsaSignatureScheme scheme) {
+  switch (scheme) {
+    case RsaSignatureScheme::kPkcs1Sha256:
+      return {EVP_sha256(), false};
+    case RsaSignatureScheme::kPkcs1Sha384:
+      return {EVP_sha384(), false};
+    case RsaSignatureScheme::kPkcs1Sha512:
+      return {EVP_sha512(), false};
+    case RsaSignatureScheme::kPssSha256:
+      return {EVP_sha256(), true};
+    case RsaSignatureScheme::kPssSha384:
+      return {EVP_sha384(), true};
+    case RsaSignatureScheme::kPssSha512:
+      return {EVP_sha512(), true};
+  }
+  return {nullptr, false};
+}
+
+Bytes Digest(const EVP_MD* md, ByteView message) {
+  Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
+  unsigned int len = 0;
+  // EVP_Digest on an in-memory buffer with a built-in hash only fails on allocation failure.
+  if (EVP_Digest(message.data(), message.size(), out.data(), &len, md, nullptr) != 1) {
+    internal::DiscardOpenSslErrors();
+    return {};
+  }
+  out.resize(len);
+  return out;
+}
+
+size_t ModulusBytes(const EVP_PKEY* pkey) { return static_cast<size_t>(EVP_PKEY_get_size(pkey)); }
+
+// Shared checks for every key we accept, imported or generated.
+Status CheckKeyShape(const EVP_PKEY* pkey) {
+  if (!EVP_PKEY_is_a(pkey, "RSA")) {
+    return Status(StatusCode::kInvalidArgument, "not an RSA key");
+  }
+  const int bits = EVP_PKEY_get_bits(pkey);
+  if (bits < kMinBits || bits > kMaxBits) {
+    return Status(StatusCode::kInvalidArgument, "RSA key size must be 2048..16384 bits");
+  }
+  BIGNUM* e = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
+    return internal::OpenSslError(StatusCode::kInvalidArgument, "RSA key has no exponent");
+  }
+  BnPtr e_owner(e);
+  if (!BN_is_odd(e) || BN_is_one(e)) {
+    return Status(StatusCode::kInvalidArgument, "RSA public exponent must be odd and > 1");
+  }
+  return Status::Ok();
+}
+
+Result<PkeyPtr> Decode(ByteView data, const char* input_type, int selection) {
+  EVP_PKEY* pkey = nullptr;
+  OSSL_DECODER_CTX* dctx =
+      OSSL_DECODER_CTX_new_for_pkey(&pkey, input_type, nullptr, "RSA", selection, nullptr, nullptr);
+  if (dctx == nullptr) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA decoder unavailable"));
+  }
+  const unsigned char* p = data.data();
+  size_t len = data.size();
+  const int ok = OSSL_DECODER_from_data(dctx, &p, &len);
+  OSSL_DECODER_CTX_free(dctx);
+  if (ok != 1 || pkey == nullptr) {
+    EVP_PKEY_free(pkey);
+    internal::DiscardOpenSslErrors();
+    return Err(StatusCode::kInvalidArgument, "cannot parse RSA key");
+  }
+  PkeyPtr owned(pkey);
+  if (len != 0) return Err(StatusCode::kInvalidArgument, "trailing data after RSA key");
+  return owned;
+}
+
+Result<SecretBytes> Encode(const EVP_PKEY* pkey, int selection, const char* output_type,
+                           const char* structure) {
+  OSSL_ENCODER_CTX* ectx =
+      OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, output_type, structure, nullptr);
+  if (ectx == nullptr) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encoder unavailable"));
+  }
+  unsigned char* data = nullptr;
+  size_t len = 0;
+  const int ok = OSSL_ENCODER_to_data(ectx, &data, &len);
+  OSSL_ENCODER_CTX_free(ectx);
+  if (ok != 1) return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encoding failed"));
+  SecretBytes out = SecretBytes::CopyFrom(ByteView(data, len));
+  OPENSSL_clear_free(data, len);
+  return out;
+}
+
+Result<BnPtr> ToBn(ByteView b) {
+  BnPtr bn(BN_bin2bn(b.data(), static_cast<int>(b.size()), nullptr));
+  if (!bn) return Err(internal::OpenSslError(StatusCode::kInternal, "bignum allocation failed"));
+  return bn;
+}
+
+Result<SecretBnPtr> ToSecretBn(const SecretBytes& b) {
+  const ByteView v = b.reveal();
+  SecretBnPtr bn(BN_secure_new());
+  if (!bn || BN_bin2bn(v.data(), static_cast<int>(v.size()), bn.get()) == nullptr) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "bignum allocation failed"));
+  }
+  BN_set_flags(bn.get(), BN_FLG_CONSTTIME);
+  return bn;
+}
+
+Bytes BnParam(const EVP_PKEY* pkey, const char* name) {
+  BIGNUM* bn = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, name, &bn) != 1) {
+    internal::DiscardOpenSslErrors();
+    return {};
+  }
+  Bytes out(static_cast<size_t>(BN_num_bytes(bn)));
+  BN_bn2bin(bn, out.data());
+  BN_free(bn);
+  return out;
+}
+
+Result<PkeyPtr> FromParams(const OSSL_PARAM_BLD* bld_in, int selection) {
+  OSSL_PARAM_BLD* bld = const_cast<OSSL_PARAM_BLD*>(bld_in);
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  if (params == nullptr) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
+  }
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* pkey = nullptr;
+  const bool ok = ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+                  EVP_PKEY_fromdata(ctx.get(), &pkey, selection, params) == 1;
+  OSSL_PARAM_free(params);  // secure-flagged bignums land in a block freed with clear_free
+  if (!ok) {
+    EVP_PKEY_free(pkey);
+    internal::DiscardOpenSslErrors();
+    return Err(StatusCode::kInvalidArgument, "invalid RSA key parameters");
+  }
+  return PkeyPtr(pkey);
+}
+
+Status SetOaep(EVP_PKEY_CTX* ctx, const OaepParams& params) {
+  if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx, Md(params.hash)) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, Md(params.mgf1_hash)) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "RSA-OAEP setup failed");
+  }
+  if (!params.label.empty()) {
+    // OpenSSL takes ownership of the label buffer.
+    void* label = OPENSSL_memdup(params.label.data(), params.label.size());
+    if (label == nullptr ||
+        EVP_PKEY_CTX_set0_rsa_oaep_label(ctx, label, static_cast<int>(params.label.size())) != 1) {
+      OPENSSL_free(label);
+      return internal::OpenSslError(StatusCode::kInternal, "RSA-OAEP label setup failed");
+    }
+  }
+  return Status::Ok();
+}
+
+Status SetSignature(EVP_PKEY_CTX* ctx, const SchemeInfo& s) {
+  if (EVP_PKEY_CTX_set_signature_md(ctx, s.md) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "RSA signature setup failed");
+  }
+  if (s.pss) {
+    if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, s.md) != 1 ||
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) != 1) {
+      return internal::OpenSslError(StatusCode::kInternal, "RSA-PSS setup failed");
+    }
+  } else if (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "RSA signature setup failed");
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> EncryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& params, ByteView plaintext) {
+  const size_t k = ModulusBytes(pkey);
+  const size_t overhead = oaep ? 2 * static_cast<size_t>(EVP_MD_get_size(Md(params.hash))) + 2 : 11;
+  if (k < overhead || plaintext.size() > k - overhead) {
+    return Err(StatusCode::kInvalidArgument, "plaintext too long for the RSA key");
+  }
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encryption setup failed"));
+  }
+  if (oaep) {
+    PGCMK_RETURN_IF_ERROR_R(SetOaep(ctx.get(), params));
+  } else if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encryption setup failed"));
+  }
+  Bytes out(k);
+  size_t out_len = k;
+  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &out_len, plaintext.data(), plaintext.size()) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encryption failed"));
+  }
+  out.resize(out_len);
+  return out;
+}
+
+Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& params,
+                                ByteView ciphertext) {
+  // One message for every failure (length, padding, label): no padding oracle in messages.
+  auto failed = [] {
+    internal::DiscardOpenSslErrors();
+    return Err(StatusCode::kInvalidArgument, "decryption failed");
+  };
+  const size_t k = ModulusBytes(pkey);
+  if (ciphertext.size() != k) return failed();
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return failed();
+  if (oaep) {
+    if (!SetOaep(ctx.get(), params).ok()) return failed();
+  } else if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {
+    return failed();
+  }
+  SecretBytes out(k);
+  size_t out_len = k;
+  if (EVP_PKEY_decrypt(ctx.get(), out.reveal_mutable().data(), &out_len, ciphertext.data(),
+                       ciphertext.size()) != 1) {
+    return failed();
+  }
+  out.Truncate(out_len);
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// RsaPublicKey
+
+struct RsaPublicKey::Impl {
+  PkeyPtr pkey;
+};
+
+RsaPublicKey::RsaPublicKey(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RsaPublicKey::RsaPublicKey(RsaPublicKey&&) noexcept = default;
+RsaPublicKey& RsaPublicKey::operator=(RsaPublicKey&&) noexcept = default;
+RsaPublicKey::~RsaPublicKey() = default;
+
+Result<RsaPublicKey> RsaPublicKey::FromJwk(const RsaJwk& jwk) {
+  if (jwk.n.empty() || jwk.e.empty() || jwk.n.size() > kMaxBits / 8 + 1 || jwk.e.size() > 64) {
+    return Err(StatusCode::kInvalidArgument, "invalid RSA JWK");
+  }
+  PGCMK_ASSIGN_OR_RETURN(BnPtr n, ToBn(jwk.n));
+  PGCMK_ASSIGN_OR_RETURN(BnPtr e, ToBn(jwk.e));
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  if (bld == nullptr || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+    OSSL_PARAM_BLD_free(bld);
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
+  }
+  auto pkey = FromParams(bld, EVP_PKEY_PUBLIC_KEY);
+  OSSL_PARAM_BLD_free(bld);
+  if (!pkey) return Err(pkey.error());
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey->get()));
+  return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(*pkey)}));
+}
+
+Result<RsaPublicKey> RsaPublicKey::FromDer(ByteView der) {
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der, "DER", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get()));
+  return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
+}
+
+Result<RsaPublicKey> RsaPublicKey::FromPem(std::string_view pem) {
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(AsBytes(pem), "PEM", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get()));
+  return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
+}
+
+int RsaPublicKey::bits() const { return EVP_PKEY_get_bits(impl_->pkey.get()); }
+
+RsaJwk RsaPublicKey::ToJwk() const {
+  return RsaJwk{BnParam(impl_->pkey.get(), OSSL_PKEY_PARAM_RSA_N),
+                BnParam(impl_->pkey.get(), OSSL_PKEY_PARAM_RSA_E)};
+}
+
+Bytes RsaPublicKey::ToDer() const {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(impl_->pkey.get(), &der);
+  if (len <= 0) {
+    internal::DiscardOpenSslErrors();
+    return {};
+  }
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+std::string RsaPublicKey::ToPem() const {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get()) != 1) {
+    internal::DiscardOpenSslErrors();
+    return {};
+  }
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+Result<Bytes> RsaPublicKey::Encrypt(RsaEncryptionPadding padding, ByteView plaintext) const {
+  return EncryptWith(impl_->pkey.get(), padding != RsaEncryptionPadding::kPkcs1v15,
+                     OaepFor(padding), plaintext);
+}
+
+Result<Bytes> RsaPublicKey::EncryptOaep(const OaepParams& params, ByteView plaintext) const {
+  return EncryptWith(impl_->pkey.get(), /*oaep=*/true, params, plaintext);
+}
+
+Status RsaPublicKey::VerifyDigest(RsaSignatureScheme scheme, ByteView digest,
+                                  ByteView signature) const {
+  const SchemeInfo s = Scheme(scheme);
+  const Status bad(StatusCode::kInvalidArgument, "signature does not verify");
+  if (digest.size() != static_cast<size_t>(EVP_MD_get_size(s.md))) {
+    return Status(StatusCode::kInvalidArgument, "digest length does not match the scheme");
+  }
+  if (signature.size() != ModulusBytes(impl_->pkey.get())) return bad;
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "RSA verify setup failed");
+  }
+  PGCMK_RETURN_IF_ERROR(SetSignature(ctx.get(), s));
+  if (EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), digest.data(),
+                      digest.size()) != 1) {
+    internal::DiscardOpenSslErrors();
+    return bad;
+  }
+  return Status::Ok();
+}
+
+Status RsaPublicKey::Verify(RsaSignatureScheme scheme, ByteView message, ByteView signature) const {
+  return VerifyDigest(scheme, Digest(Scheme(scheme).md, message), signature);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RsaPrivateKey
+
+struct RsaPrivateKey::Impl {
+  PkeyPtr pkey;
+};
+
+RsaPrivateKey::RsaPrivateKey(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RsaPrivateKey::RsaPrivateKey(RsaPrivateKey&&) noexcept = default;
+RsaPrivateKey& RsaPrivateKey::operator=(RsaPrivateKey&&) noexcept = default;
+RsaPrivateKey::~RsaPrivateKey() = default;
+
+namespace {
+// Imported private keys must be internally consistent (n = p*q, d matches e, CRT values).
+Status CheckPrivateKey(EVP_PKEY* pkey) {
+  PGCMK_RETURN_IF_ERROR(CheckKeyShape(pkey));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx || EVP_PKEY_check(ctx.get()) != 1) {
+    internal::DiscardOpenSslErrors();
+    return Status(StatusCode::kInvalidArgument, "inconsistent RSA private key");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<RsaPrivateKey> RsaPrivateKey::Generate(int bits) {
+  if (bits != 2048 && bits != 3072 && bits != 4096) {
+    return Err(StatusCode::kInvalidArgument, "RSA key size must be 2048, 3072 or 4096");
+  }
+  EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits));
+  if (pkey == nullptr) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA key generation failed"));
+  }
+  return RsaPrivateKey(std::make_unique<Impl>(Impl{PkeyPtr(pkey)}));
+}
+
+Result<RsaPrivateKey> RsaPrivateKey::FromPkcs8Der(const SecretBytes& der) {
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der.reveal(), "DER", EVP_PKEY_KEYPAIR));
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get()));
+  return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
+}
+
+Result<RsaPrivateKey> RsaPrivateKey::FromPem(const SecretBytes& pem) {
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(pem.reveal(), "PEM", EVP_PKEY_KEYPAIR));
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get()));
+  return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
+}
+
+Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretBytes& d,
+                                             const SecretBytes& p, const SecretBytes& q,
+                                             const SecretBytes& dp, const SecretBytes& dq,
+                                             const SecretBytes& qi) {
+  if (pub.n.empty() || pub.e.empty() || pub.n.size() > kMaxBits / 8 + 1 || pub.e.size() > 64 ||
+      d.empty() || p.empty() || q.empty() || dp.empty() || dq.empty() || qi.empty()) {
+    return Err(StatusCode::kInvalidArgument, "invalid RSA JWK");
+  }
+  PGCMK_ASSIGN_OR_RETURN(BnPtr n, ToBn(pub.n));
+  PGCMK_ASSIGN_OR_RETURN(BnPtr e, ToBn(pub.e));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bd, ToSecretBn(d));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bp, ToSecretBn(p));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bq, ToSecretBn(q));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bdp, ToSecretBn(dp));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bdq, ToSecretBn(dq));
+  PGCMK_ASSIGN_OR_RETURN(SecretBnPtr bqi, ToSecretBn(qi));
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  const bool pushed = bld != nullptr &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, bd.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, bp.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, bq.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, bdp.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, bdq.get()) == 1 &&
+                      OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, bqi.get()) == 1;
+  if (!pushed) {
+    OSSL_PARAM_BLD_free(bld);
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
+  }
+  auto pkey = FromParams(bld, EVP_PKEY_KEYPAIR);
+  OSSL_PARAM_BLD_free(bld);
+  if (!pkey) return Err(pkey.error());
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey->get()));
+  return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(*pkey)}));
+}
+
+int RsaPrivateKey::bits() const { return EVP_PKEY_get_bits(impl_->pkey.get()); }
+
+RsaPublicKey RsaPrivateKey::PublicKey() const {
+  // Round-trip through the public parameters so the public object holds no private material.
+  EVP_PKEY* pub = nullptr;
+  OSSL_PARAM* params = nullptr;
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  if (EVP_PKEY_todata(impl_->pkey.get(), EVP_PKEY_PUBLIC_KEY, &params) != 1 || !ctx ||
+      EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pub, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    // Only allocation failure gets here; fall back to sharing the key object (read-only use).
+    internal::DiscardOpenSslErrors();
+    EVP_PKEY_up_ref(impl_->pkey.get());
+    pub = impl_->pkey.get();
+  }
+  OSSL_PARAM_free(params);
+  return RsaPublicKey(std::make_unique<RsaPublicKey::Impl>(RsaPublicKey::Impl{PkeyPtr(pub)}));
+}
+
+Result<SecretBytes> RsaPrivateKey::ToPkcs8Der() const {
+  return Encode(impl_->pkey.get(), EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo");
+}
+
+Result<SecretBytes> RsaPrivateKey::ToPem() const {
+  return Encode(impl_->pkey.get(), EVP_PKEY_KEYPAIR, "PEM", "PrivateKeyInfo");
+}
+
+Result<SecretBytes> RsaPrivateKey::Decrypt(RsaEncryptionPadding padding,
+                                           ByteView ciphertext) const {
+  return DecryptWith(impl_->pkey.get(), padding != RsaEncryptionPadding::kPkcs1v15,
+                     OaepFor(padding), ciphertext);
+}
+
+Result<SecretBytes> RsaPrivateKey::DecryptOaep(const OaepParams& params,
+                                               ByteView ciphertext) const {
+  return DecryptWith(impl_->pkey.get(), /*oaep=*/true, params, ciphertext);
+}
+
+Result<Bytes> RsaPrivateKey::SignDigest(RsaSignatureScheme scheme, ByteView digest) const {
+  const SchemeInfo s = Scheme(scheme);
+  if (digest.size() != static_cast<size_t>(EVP_MD_get_size(s.md))) {
+    return Err(StatusCode::kInvalidArgument, "digest length does not match the scheme");
+  }
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA sign setup failed"));
+  }
+  PGCMK_RETURN_IF_ERROR_R(SetSignature(ctx.get(), s));
+  size_t len = ModulusBytes(impl_->pkey.get());
+  Bytes sig(len);
+  if (EVP_PKEY_sign(ctx.get(), sig.data(), &len, digest.data(), digest.size()) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA signing failed"));
+  }
+  sig.resize(len);
+  return sig;
+}
+
+Result<Bytes> RsaPrivateKey::Sign(RsaSignatureScheme scheme, ByteView message) const {
+  return SignDigest(scheme, Digest(Scheme(scheme).md, message));
+}
+
+Bytes Sha256(ByteView message) { return Digest(EVP_sha256(), message); }
+Bytes Sha384(ByteView message) { return Digest(EVP_sha384(), message); }
+Bytes Sha512(ByteView message) { return Digest(EVP_sha512(), message); }
+
+}  // namespace pgcmk::crypto

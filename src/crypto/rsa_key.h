@@ -29,6 +29,15 @@ enum class RsaSignatureScheme {
   kPssSha512
 };
 
+// Explicit OAEP parameters, for known-answer tests and peers that use other hashes or a label.
+// The named paddings above are OaepParams{kSha1, kSha1} and OaepParams{kSha256, kSha256}.
+enum class HashAlgorithm { kSha1, kSha224, kSha256, kSha384, kSha512 };
+struct OaepParams {
+  HashAlgorithm hash = HashAlgorithm::kSha256;
+  HashAlgorithm mgf1_hash = HashAlgorithm::kSha256;
+  ByteView label;  // borrowed; empty = no label
+};
+
 // Public key: JWK fields. `n` big-endian without leading zero bytes; `e` big-endian.
 struct RsaJwk {
   Bytes n;
@@ -52,6 +61,7 @@ class RsaPublicKey {
 
   // Encrypts (wraps) `plaintext`; fails with kInvalidArgument if it is too long for the key.
   Result<Bytes> Encrypt(RsaEncryptionPadding padding, ByteView plaintext) const;
+  Result<Bytes> EncryptOaep(const OaepParams& params, ByteView plaintext) const;
   // `digest` is the hash of the message (its length must match the scheme's hash).
   // Returns OK for a valid signature, kInvalidArgument ("signature does not verify") otherwise.
   Status VerifyDigest(RsaSignatureScheme scheme, ByteView digest, ByteView signature) const;
@@ -91,6 +101,7 @@ class RsaPrivateKey {
   // Decrypts (unwraps). Every failure, padding failures included, is the same
   // kInvalidArgument "decryption failed" (no padding oracle in messages).
   Result<SecretBytes> Decrypt(RsaEncryptionPadding padding, ByteView ciphertext) const;
+  Result<SecretBytes> DecryptOaep(const OaepParams& params, ByteView ciphertext) const;
   Result<Bytes> SignDigest(RsaSignatureScheme scheme, ByteView digest) const;
   Result<Bytes> Sign(RsaSignatureScheme scheme, ByteView message) const;
 
@@ -101,6 +112,8 @@ class RsaPrivateKey {
 };
 
 // Hash helpers for signatures: SHA-256/384/512 of `message`.
+// Key sizes accepted everywhere (generate, import): 2048..16384 bits, public exponent odd and
+// > 1. Ciphertexts and signatures must be exactly the modulus length.
 Bytes Sha256(ByteView message);
 Bytes Sha384(ByteView message);
 Bytes Sha512(ByteView message);
