@@ -1,0 +1,79 @@
+// Bearer tokens for the vault, obtained the way the Azure SDK does it.
+//
+// Discovery: the vault answers an unauthenticated request with 401 and
+//   WWW-Authenticate: Bearer authorization="<authority>/<tenant>", resource="<resource>"
+// The token endpoint is "<authorization>/oauth2/v2.0/token" and the scope "<resource>/.default"
+// (a challenge carrying `scope` instead of `resource` uses it as is). For Azure the authority is
+// https://login.microsoftonline.com; for pgcmk's vault it is the vault's own origin.
+//
+// ClientCredentialsTokenProvider sends the OAuth2 client-credentials request
+//   POST grant_type=client_credentials&client_id=..&client_secret=..&scope=..
+// and caches each token (per token endpoint and scope) until shortly before it expires: 60 s, or
+// half the lifetime for tokens shorter than 2 minutes. The client secret is held in SecretBytes
+// and sent only to an https token endpoint named by a challenge (http only when the HttpOptions
+// allow it). An answer of 400/401 from the token endpoint (invalid_client, unauthorized_client,
+// ...) is kUnauthenticated: the identity was deleted or its secret rotated or revoked.
+// Thread safety: GetToken may be called concurrently.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "common/secret_bytes.h"
+#include "common/status.h"
+#include "kms/http_client.h"
+
+namespace pgcmk::kms {
+
+struct AuthChallenge {
+  std::string authorization;  // authority URL including the tenant, no trailing slash
+  std::string scope;          // e.g. "https://vault.azure.net/.default"
+  std::string TokenEndpoint() const { return authorization + "/oauth2/v2.0/token"; }
+};
+
+// Parses a `WWW-Authenticate: Bearer ...` header value. kUnauthenticated if it is not a usable
+// Bearer challenge.
+Result<AuthChallenge> ParseBearerChallenge(std::string_view www_authenticate);
+
+class TokenProvider {
+ public:
+  virtual ~TokenProvider() = default;
+  // A bearer token for `challenge`; cached unless `force_refresh`.
+  virtual Result<SecretBytes> GetToken(const AuthChallenge& challenge, bool force_refresh) = 0;
+};
+
+class ClientCredentialsTokenProvider : public TokenProvider {
+ public:
+  ClientCredentialsTokenProvider(std::string client_id, SecretBytes client_secret,
+                                 HttpOptions http);
+  // Reads the secret from `secret_file` (its first line; trailing whitespace dropped).
+  static Result<std::unique_ptr<ClientCredentialsTokenProvider>> FromSecretFile(
+      std::string client_id, const std::filesystem::path& secret_file, HttpOptions http);
+
+  Result<SecretBytes> GetToken(const AuthChallenge& challenge, bool force_refresh) override;
+
+  const std::string& client_id() const { return client_id_; }
+  // Number of token requests sent (for tests: proves caching).
+  int token_requests() const;
+
+ private:
+  struct CachedToken {
+    SecretBytes token;
+    std::chrono::steady_clock::time_point refresh_at;
+  };
+  Result<CachedToken> RequestToken(const AuthChallenge& challenge);
+
+  const std::string client_id_;
+  const SecretBytes client_secret_;
+  const HttpOptions http_;
+  mutable std::mutex mu_;                     // guards cache_ and token_requests_
+  std::map<std::string, CachedToken> cache_;  // key: endpoint + " " + scope
+  int token_requests_ = 0;
+};
+
+}  // namespace pgcmk::kms
