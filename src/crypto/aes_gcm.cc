@@ -13,7 +13,6 @@ namespace {
 using internal::CipherCtxPtr;
 
 constexpr size_t kMinTagSize = 12;
-constexpr size_t kMaxNonceSize = 1024;  // bytes; generous for known-answer vectors
 
 bool FitsInt(size_t n) { return n <= static_cast<size_t>(INT_MAX); }
 

@@ -20,6 +20,8 @@ class AesGcm {
   static constexpr size_t kNonceSize = 12;
   static constexpr size_t kTagSize = 16;
   static constexpr size_t kOverhead = kNonceSize + kTagSize;
+  // Longest nonce EncryptWithNonce/DecryptWithNonce accept (OpenSSL 3.0's GCM limit).
+  static constexpr size_t kMaxNonceSize = 128;
 
   static Result<AesGcm> Create(const SecretBytes& key);
 

@@ -22,6 +22,7 @@ using internal::PkeyPtr;
 using internal::SecretBnPtr;
 
 constexpr int kMinBits = 2048;
+constexpr int kLegacyMinBits = 1024;
 constexpr int kMaxBits = 16384;
 
 const EVP_MD* Md(HashAlgorithm h) {
@@ -86,12 +87,13 @@ Bytes Digest(const EVP_MD* md, ByteView message) {
 size_t ModulusBytes(const EVP_PKEY* pkey) { return static_cast<size_t>(EVP_PKEY_get_size(pkey)); }
 
 // Shared checks for every key we accept, imported or generated.
-Status CheckKeyShape(const EVP_PKEY* pkey) {
+Status CheckKeyShape(const EVP_PKEY* pkey, RsaKeySizePolicy policy) {
   if (!EVP_PKEY_is_a(pkey, "RSA")) {
     return Status(StatusCode::kInvalidArgument, "not an RSA key");
   }
   const int bits = EVP_PKEY_get_bits(pkey);
-  if (bits < kMinBits || bits > kMaxBits) {
+  const int min_bits = policy == RsaKeySizePolicy::kDefault ? kMinBits : kLegacyMinBits;
+  if (bits < min_bits || bits > kMaxBits) {
     return Status(StatusCode::kInvalidArgument, "RSA key size must be 2048..16384 bits");
   }
   BIGNUM* e = nullptr;
@@ -289,6 +291,10 @@ RsaPublicKey& RsaPublicKey::operator=(RsaPublicKey&&) noexcept = default;
 RsaPublicKey::~RsaPublicKey() = default;
 
 Result<RsaPublicKey> RsaPublicKey::FromJwk(const RsaJwk& jwk) {
+  return FromJwk(jwk, RsaKeySizePolicy::kDefault);
+}
+
+Result<RsaPublicKey> RsaPublicKey::FromJwk(const RsaJwk& jwk, RsaKeySizePolicy policy) {
   if (jwk.n.empty() || jwk.e.empty() || jwk.n.size() > kMaxBits / 8 + 1 || jwk.e.size() > 64) {
     return Err(StatusCode::kInvalidArgument, "invalid RSA JWK");
   }
@@ -303,19 +309,23 @@ Result<RsaPublicKey> RsaPublicKey::FromJwk(const RsaJwk& jwk) {
   auto pkey = FromParams(bld, EVP_PKEY_PUBLIC_KEY);
   OSSL_PARAM_BLD_free(bld);
   if (!pkey) return Err(pkey.error());
-  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey->get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey->get(), policy));
   return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(*pkey)}));
 }
 
 Result<RsaPublicKey> RsaPublicKey::FromDer(ByteView der) {
+  return FromDer(der, RsaKeySizePolicy::kDefault);
+}
+
+Result<RsaPublicKey> RsaPublicKey::FromDer(ByteView der, RsaKeySizePolicy policy) {
   PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der, "DER", EVP_PKEY_PUBLIC_KEY));
-  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get(), policy));
   return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
 Result<RsaPublicKey> RsaPublicKey::FromPem(std::string_view pem) {
   PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(AsBytes(pem), "PEM", EVP_PKEY_PUBLIC_KEY));
-  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get(), RsaKeySizePolicy::kDefault));
   return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
@@ -396,13 +406,28 @@ RsaPrivateKey& RsaPrivateKey::operator=(RsaPrivateKey&&) noexcept = default;
 RsaPrivateKey::~RsaPrivateKey() = default;
 
 namespace {
-// Imported private keys must be internally consistent (n = p*q, d matches e, CRT values).
-Status CheckPrivateKey(EVP_PKEY* pkey) {
-  PGCMK_RETURN_IF_ERROR(CheckKeyShape(pkey));
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
-  if (!ctx || EVP_PKEY_check(ctx.get()) != 1) {
+// Imported private keys must work: a pairwise-consistency test (sign a fixed digest with the
+// private key, verify with the public half) catches mismatched n/e/d/CRT values. OpenSSL's own
+// EVP_PKEY_check/pairwise_check also run Miller-Rabin on p and q, which costs about a second per
+// 2048-bit key and far more at 8192 bits; the importer vouches for its primes.
+Status CheckPrivateKey(EVP_PKEY* pkey, RsaKeySizePolicy policy) {
+  PGCMK_RETURN_IF_ERROR(CheckKeyShape(pkey, policy));
+  const Status inconsistent(StatusCode::kInvalidArgument, "inconsistent RSA private key");
+  static constexpr std::uint8_t kDigest[32] = {'p', 'g', 'c', 'm', 'k', ' ', 'p', 'c', 't'};
+  PkeyCtxPtr sctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  const SchemeInfo scheme{EVP_sha256(), false};
+  size_t len = ModulusBytes(pkey);
+  Bytes sig(len);
+  if (!sctx || EVP_PKEY_sign_init(sctx.get()) != 1 || !SetSignature(sctx.get(), scheme).ok() ||
+      EVP_PKEY_sign(sctx.get(), sig.data(), &len, kDigest, sizeof(kDigest)) != 1) {
     internal::DiscardOpenSslErrors();
-    return Status(StatusCode::kInvalidArgument, "inconsistent RSA private key");
+    return inconsistent;
+  }
+  PkeyCtxPtr vctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!vctx || EVP_PKEY_verify_init(vctx.get()) != 1 || !SetSignature(vctx.get(), scheme).ok() ||
+      EVP_PKEY_verify(vctx.get(), sig.data(), len, kDigest, sizeof(kDigest)) != 1) {
+    internal::DiscardOpenSslErrors();
+    return inconsistent;
   }
   return Status::Ok();
 }
@@ -420,14 +445,18 @@ Result<RsaPrivateKey> RsaPrivateKey::Generate(int bits) {
 }
 
 Result<RsaPrivateKey> RsaPrivateKey::FromPkcs8Der(const SecretBytes& der) {
+  return FromPkcs8Der(der, RsaKeySizePolicy::kDefault);
+}
+
+Result<RsaPrivateKey> RsaPrivateKey::FromPkcs8Der(const SecretBytes& der, RsaKeySizePolicy policy) {
   PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der.reveal(), "DER", EVP_PKEY_KEYPAIR));
-  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get(), policy));
   return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
 Result<RsaPrivateKey> RsaPrivateKey::FromPem(const SecretBytes& pem) {
   PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(pem.reveal(), "PEM", EVP_PKEY_KEYPAIR));
-  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get(), RsaKeySizePolicy::kDefault));
   return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
@@ -435,6 +464,13 @@ Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretByte
                                              const SecretBytes& p, const SecretBytes& q,
                                              const SecretBytes& dp, const SecretBytes& dq,
                                              const SecretBytes& qi) {
+  return FromJwk(pub, d, p, q, dp, dq, qi, RsaKeySizePolicy::kDefault);
+}
+
+Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretBytes& d,
+                                             const SecretBytes& p, const SecretBytes& q,
+                                             const SecretBytes& dp, const SecretBytes& dq,
+                                             const SecretBytes& qi, RsaKeySizePolicy policy) {
   if (pub.n.empty() || pub.e.empty() || pub.n.size() > kMaxBits / 8 + 1 || pub.e.size() > 64 ||
       d.empty() || p.empty() || q.empty() || dp.empty() || dq.empty() || qi.empty()) {
     return Err(StatusCode::kInvalidArgument, "invalid RSA JWK");
@@ -464,7 +500,7 @@ Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretByte
   auto pkey = FromParams(bld, EVP_PKEY_KEYPAIR);
   OSSL_PARAM_BLD_free(bld);
   if (!pkey) return Err(pkey.error());
-  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey->get()));
+  PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey->get(), policy));
   return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(*pkey)}));
 }
 

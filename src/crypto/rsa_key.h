@@ -38,6 +38,13 @@ struct OaepParams {
   ByteView label;  // borrowed; empty = no label
 };
 
+// Which modulus sizes an import accepts. Production code uses the default; the legacy policy exists
+// only so that published known-answer vectors with 1024..2047-bit keys can run through this code.
+enum class RsaKeySizePolicy {
+  kDefault,           // 2048..16384 bits
+  kLegacyTestVectors  // 1024..16384 bits: known-answer tests only, never for real keys
+};
+
 // Public key: JWK fields. `n` big-endian without leading zero bytes; `e` big-endian.
 struct RsaJwk {
   Bytes n;
@@ -48,6 +55,9 @@ class RsaPublicKey {
  public:
   static Result<RsaPublicKey> FromJwk(const RsaJwk& jwk);
   static Result<RsaPublicKey> FromDer(ByteView subject_public_key_info_der);
+  static Result<RsaPublicKey> FromJwk(const RsaJwk& jwk, RsaKeySizePolicy policy);
+  static Result<RsaPublicKey> FromDer(ByteView subject_public_key_info_der,
+                                      RsaKeySizePolicy policy);
   static Result<RsaPublicKey> FromPem(std::string_view pem);
 
   RsaPublicKey(RsaPublicKey&&) noexcept;
@@ -81,6 +91,7 @@ class RsaPrivateKey {
   static Result<RsaPrivateKey> Generate(int bits);
   // PKCS#8 PrivateKeyInfo DER (the vault's at-rest form, itself encrypted before storage).
   static Result<RsaPrivateKey> FromPkcs8Der(const SecretBytes& der);
+  static Result<RsaPrivateKey> FromPkcs8Der(const SecretBytes& der, RsaKeySizePolicy policy);
   // PKCS#8 or traditional PEM ("BEGIN PRIVATE KEY" / "BEGIN RSA PRIVATE KEY").
   static Result<RsaPrivateKey> FromPem(const SecretBytes& pem);
   // From JWK private fields (n, e, d, p, q, dp, dq, qi), as Key Vault import sends them.
@@ -88,6 +99,10 @@ class RsaPrivateKey {
                                        const SecretBytes& p, const SecretBytes& q,
                                        const SecretBytes& dp, const SecretBytes& dq,
                                        const SecretBytes& qi);
+  static Result<RsaPrivateKey> FromJwk(const RsaJwk& pub, const SecretBytes& d,
+                                       const SecretBytes& p, const SecretBytes& q,
+                                       const SecretBytes& dp, const SecretBytes& dq,
+                                       const SecretBytes& qi, RsaKeySizePolicy policy);
 
   RsaPrivateKey(RsaPrivateKey&&) noexcept;
   RsaPrivateKey& operator=(RsaPrivateKey&&) noexcept;
@@ -112,8 +127,8 @@ class RsaPrivateKey {
 };
 
 // Hash helpers for signatures: SHA-256/384/512 of `message`.
-// Key sizes accepted everywhere (generate, import): 2048..16384 bits, public exponent odd and
-// > 1. Ciphertexts and signatures must be exactly the modulus length.
+// Key sizes accepted by default (generate, import): 2048..16384 bits (see RsaKeySizePolicy);
+// public exponent odd and > 1. Ciphertexts and signatures must be exactly the modulus length.
 Bytes Sha256(ByteView message);
 Bytes Sha384(ByteView message);
 Bytes Sha512(ByteView message);

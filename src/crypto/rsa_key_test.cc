@@ -149,6 +149,26 @@ TEST(RsaKeyTest, PrivateKeyRoundTripsThroughPkcs8DerAndPem) {
   EXPECT_FALSE(RsaPrivateKey::FromPkcs8Der(SecretBytes::CopyFrom(ToBytes("junk"))).has_value());
 }
 
+TEST(RsaKeyTest, ImportRejectsInconsistentPrivateKey) {
+  auto der = TestKey().ToPkcs8Der();
+  ASSERT_TRUE(der.has_value());
+  SecretBytes tampered = der->Clone();
+  tampered.reveal_mutable()[100] ^= 0x01;  // inside the modulus
+  auto r = RsaPrivateKey::FromPkcs8Der(tampered);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RsaKeyTest, LegacyPolicyIsNeededFor1024BitKeys) {
+  // A 1024-bit public key: modulus with the top bit set, exponent 65537.
+  RsaJwk jwk{Bytes(128, 0xc5), Bytes{1, 0, 1}};
+  jwk.n.back() = 0xc7;
+  EXPECT_FALSE(RsaPublicKey::FromJwk(jwk).has_value());
+  auto legacy = RsaPublicKey::FromJwk(jwk, RsaKeySizePolicy::kLegacyTestVectors);
+  ASSERT_TRUE(legacy.has_value());
+  EXPECT_EQ(legacy->bits(), 1024);
+}
+
 TEST(RsaKeyTest, ShaHelpersMatchKnownDigests) {
   EXPECT_EQ(ToHex(Sha256(ToBytes("abc"))),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
