@@ -53,5 +53,6 @@ class CommandTable {
 };
 
 void RegisterVersionCommands(CommandTable& table);
+void RegisterFsCommands(CommandTable& table);  // src/cli/fs_commands.cc (issue 4)
 
 }  // namespace pgcmk::cli

@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   pgcmk::cli::CommandTable table;
   pgcmk::cli::RegisterVersionCommands(table);
+  pgcmk::cli::RegisterFsCommands(table);
   std::vector<std::string> args(argv, argv + argc);
   pgcmk::cli::CommandContext ctx{std::cout, std::cerr};
   return table.Dispatch(args, ctx);

@@ -138,6 +138,23 @@ TEST_F(EncryptedFileTest, TruncateIntoTheMiddleOfAUnitKeepsThePrefix) {
   EXPECT_EQ(Backing("t").size(), kH + 2 * kU + 3);
 }
 
+// A crash in the middle of writing a page into a hole leaves some sectors new and some still zero:
+// like a plain disk, every 16-byte block must read as either the new data or zeros.
+TEST_F(EncryptedFileTest, TornWriteIntoAHoleReadsAsNewDataOrZerosPerBlock) {
+  auto f = Open("torn");
+  ASSERT_TRUE(f->Truncate(2 * kU).ok());
+  const Bytes page = Pattern(kU, 5);
+  ASSERT_TRUE(f->Write(page, kU).ok());
+  // The second 512-byte sector of unit 1 never reached the disk.
+  const Bytes zeros(512, 0);
+  ASSERT_TRUE(PwriteAll(f->backing_fd(), zeros, static_cast<off_t>(kH + kU + 512)).ok());
+  Bytes got(kU);
+  ASSERT_EQ(f->Read(got, kU).value_or(0), kU);
+  Bytes want = page;
+  std::fill(want.begin() + 512, want.begin() + 1024, 0);
+  EXPECT_EQ(got, want);
+}
+
 TEST_F(EncryptedFileTest, HeaderSurvivesRenameAndCopyOfTheBackingFile) {
   auto f = Open("orig");
   const Bytes data = Pattern(kU + 33, 4);
