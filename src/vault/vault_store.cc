@@ -1,0 +1,247 @@
+#include "vault/vault_store.h"
+
+#include <array>
+
+#include "crypto/hkdf.h"
+#include "crypto/rsa_key.h"
+#include "vault/status_return.h"
+
+namespace pgcmk::vault {
+
+namespace {
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys(
+  name_lc TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  deleted_date INTEGER,
+  scheduled_purge_date INTEGER,
+  rotation_policy TEXT,
+  last_notify INTEGER);
+CREATE TABLE IF NOT EXISTS key_versions(
+  name_lc TEXT NOT NULL REFERENCES keys(name_lc) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  public_json TEXT NOT NULL,
+  sealed_private BLOB NOT NULL,
+  PRIMARY KEY(name_lc, version));
+CREATE INDEX IF NOT EXISTS key_versions_by_seq ON key_versions(name_lc, seq);
+CREATE TABLE IF NOT EXISTS identities(
+  name_lc TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  client_id TEXT NOT NULL UNIQUE,
+  object_id TEXT NOT NULL UNIQUE,
+  secret_hash BLOB NOT NULL,
+  enabled INTEGER NOT NULL,
+  admin INTEGER NOT NULL,
+  created INTEGER NOT NULL,
+  secret_generation INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS policies(
+  object_id TEXT PRIMARY KEY REFERENCES identities(object_id) ON DELETE CASCADE,
+  key_permissions INTEGER NOT NULL,
+  roles TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS token_keys(
+  kid TEXT PRIMARY KEY,
+  sealed_private BLOB NOT NULL,
+  created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY,
+  record TEXT NOT NULL,
+  mac BLOB NOT NULL);
+)sql";
+
+void PutBigEndian64(std::uint64_t v, Bytes* out) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+}  // namespace
+
+Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path& db_path,
+                                                     SecretBytes audit_key) {
+  VAULT_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
+  VAULT_RETURN_IF_ERROR(writer.Exec(kSchema));
+  VAULT_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
+  std::unique_ptr<VaultStore> store(
+      new VaultStore(std::move(writer), std::move(reader), std::move(audit_key)));
+  VAULT_RETURN_IF_ERROR(store->LoadChainHead());
+  return store;
+}
+
+Status VaultStore::LoadChainHead() {
+  std::lock_guard lock(write_mu_);
+  VAULT_ASSIGN_OR_RETURN(auto stmt,
+                         writer_.Prepare("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1"));
+  VAULT_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (row) {
+    head_seq_ = stmt.ColumnInt(0);
+    head_mac_ = stmt.ColumnBlob(1);
+  } else {
+    head_seq_ = 0;
+    head_mac_.assign(32, 0);
+  }
+  return Status::Ok();
+}
+
+Bytes VaultStore::ComputeMac(const SecretBytes& audit_key, ByteView prev_mac, std::int64_t seq,
+                             std::string_view record) {
+  Bytes info = ToBytes("pgcmk-audit/v1");
+  info.insert(info.end(), prev_mac.begin(), prev_mac.end());
+  PutBigEndian64(static_cast<std::uint64_t>(seq), &info);
+  Bytes digest = crypto::Sha256(AsBytes(record));
+  info.insert(info.end(), digest.begin(), digest.end());
+  auto mac = crypto::HkdfSha256(audit_key, {}, info, 32);
+  if (!mac) return {};  // an empty mac never verifies; the caller checks
+  ByteView v = mac->reveal();
+  return Bytes(v.begin(), v.end());
+}
+
+Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
+    const std::vector<std::string>& records) {
+  if (inject_audit_failure_) {
+    return Err(StatusCode::kIoError, "audit record could not be written (injected failure)", EIO);
+  }
+  std::int64_t seq = head_seq_;
+  Bytes mac = head_mac_;
+  VAULT_ASSIGN_OR_RETURN(auto stmt,
+                         writer_.Prepare("INSERT INTO audit(seq, record, mac) VALUES(?,?,?)"));
+  for (const auto& record : records) {
+    ++seq;
+    mac = ComputeMac(audit_key_, mac, seq, record);
+    if (mac.size() != 32) return Err(StatusCode::kInternal, "audit mac computation failed");
+    stmt.Reset();
+    stmt.Bind(1, seq).Bind(2, record).BindBlob(3, mac);
+    VAULT_RETURN_IF_ERROR(stmt.Run());
+  }
+  return std::make_pair(seq, mac);
+}
+
+Status VaultStore::Mutate(const std::function<Status(SqliteDb&)>& change,
+                          const std::function<std::string(const Status&)>& make_record) {
+  std::lock_guard lock(write_mu_);
+  Status change_status;
+  {
+    auto txn = SqliteTransaction::Begin(writer_);
+    if (!txn)
+      return Status(StatusCode::kUnavailable, "store unavailable: " + txn.error().message());
+    change_status = change(writer_);
+    if (change_status.ok()) {
+      auto head = InsertAuditRecords({make_record(change_status)});
+      if (!head) {
+        return Status(StatusCode::kUnavailable,
+                      "the audit record could not be written; the request had no effect");
+      }
+      Status commit = txn->Commit();
+      if (!commit.ok()) {
+        return Status(StatusCode::kUnavailable,
+                      "the change could not be committed; the request had no effect");
+      }
+      head_seq_ = head->first;
+      head_mac_ = std::move(head->second);
+      return Status::Ok();
+    }
+  }
+  // The change failed and was rolled back: record the failure on its own.
+  auto txn = SqliteTransaction::Begin(writer_);
+  if (!txn) return Status(StatusCode::kUnavailable, "store unavailable");
+  auto head = InsertAuditRecords({make_record(change_status)});
+  if (!head || !txn->Commit().ok()) {
+    return Status(StatusCode::kUnavailable, "the audit record could not be written");
+  }
+  head_seq_ = head->first;
+  head_mac_ = std::move(head->second);
+  return change_status;
+}
+
+Status VaultStore::AppendAudit(std::string record) {
+  std::unique_lock lock(queue_mu_);
+  const std::uint64_t ticket = ++next_ticket_;
+  queue_.push_back({ticket, std::move(record)});
+  while (true) {
+    if (done_ticket_ >= ticket) {
+      for (const auto& f : failed_) {
+        if (ticket >= f.first && ticket <= f.last) return f.status;
+      }
+      return Status::Ok();
+    }
+    if (leader_active_) {
+      queue_cv_.wait(lock);
+      continue;
+    }
+    // Become the leader: commit everything queued so far in one transaction.
+    leader_active_ = true;
+    std::vector<std::string> batch;
+    batch.reserve(queue_.size());
+    std::uint64_t first = queue_.front().ticket;
+    std::uint64_t last = queue_.back().ticket;
+    for (auto& p : queue_) batch.push_back(std::move(p.record));
+    queue_.clear();
+    lock.unlock();
+    Status status;
+    {
+      std::lock_guard wlock(write_mu_);
+      auto txn = SqliteTransaction::Begin(writer_);
+      if (!txn) {
+        status = txn.error();
+      } else {
+        auto head = InsertAuditRecords(batch);
+        if (!head) {
+          status = head.error();
+        } else {
+          status = txn->Commit();
+          if (status.ok()) {
+            head_seq_ = head->first;
+            head_mac_ = std::move(head->second);
+          }
+        }
+      }
+    }
+    lock.lock();
+    leader_active_ = false;
+    if (!status.ok()) {
+      failed_.push_back({first, last,
+                         Status(StatusCode::kUnavailable,
+                                "the audit record could not be written; the request was refused")});
+      while (failed_.size() > 256) failed_.pop_front();
+    }
+    done_ticket_ = last;
+    queue_cv_.notify_all();
+  }
+}
+
+Result<AuditVerification> VaultStore::VerifyAudit() {
+  AuditVerification v;
+  return Read([&](SqliteDb& db) -> Result<AuditVerification> {
+    VAULT_ASSIGN_OR_RETURN(auto stmt,
+                           db.Prepare("SELECT seq, record, mac FROM audit ORDER BY seq"));
+    Bytes prev(32, 0);
+    std::int64_t expected = 1;
+    while (true) {
+      VAULT_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      std::int64_t seq = stmt.ColumnInt(0);
+      std::string record = stmt.ColumnText(1);
+      Bytes mac = stmt.ColumnBlob(2);
+      ++v.records;
+      if (v.ok && seq != expected) {
+        v.ok = false;
+        v.first_bad_seq = seq;
+        v.problem = "sequence gap: expected record " + std::to_string(expected) + ", found " +
+                    std::to_string(seq) + " (records deleted or inserted)";
+      }
+      Bytes want = ComputeMac(audit_key_, prev, seq, record);
+      if (v.ok && (want.size() != mac.size() || !ConstantTimeEquals(want, mac))) {
+        v.ok = false;
+        v.first_bad_seq = seq;
+        v.problem =
+            "record " + std::to_string(seq) +
+            " does not match the chain (edited, inserted, reordered, or a predecessor was removed)";
+      }
+      prev = mac;
+      expected = seq + 1;
+      v.head_seq = seq;
+      v.head_mac_hex = ToHex(mac);
+    }
+    return v;
+  });
+}
+
+}  // namespace pgcmk::vault

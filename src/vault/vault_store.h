@@ -1,0 +1,122 @@
+// VaultStore: the vault's SQLite database (one file, WAL, synchronous=FULL) and its audit chain.
+//
+// Durability contract: a call that returns OK has committed (fsync'd) its change. Every change is
+// committed together with its audit record in one transaction (Mutate); read-only requests commit
+// their audit record with AppendAudit, which batches concurrent callers into one transaction
+// (group commit) and returns only after the batch is durable. If the audit record cannot be
+// committed, both return kUnavailable and nothing of the change is visible.
+//
+// Audit chain (table audit: seq INTEGER PRIMARY KEY, record TEXT, mac BLOB):
+//   mac(seq) = HKDF-SHA256(audit key, salt = "", info = "pgcmk-audit/v1" | mac(seq-1) |
+//                          seq as 8 bytes big-endian | SHA-256(record), 32);   mac(0) = 32 zeros
+// The audit key is derived from the master key (kLabelAuditChain), so the chain cannot be
+// recomputed by someone who can only write the database file.
+//
+// Concurrency: one writer connection behind write_mu_ (lock order: queue_mu_ is never held while
+// taking write_mu_), one reader connection behind read_mu_. All methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/secret_bytes.h"
+#include "common/status.h"
+#include "vault/key_material.h"
+#include "vault/sqlite_db.h"
+
+namespace pgcmk::vault {
+
+struct AuditEntry {
+  std::int64_t seq = 0;
+  std::string record;  // JSON text
+  Bytes mac;
+};
+
+struct AuditVerification {
+  bool ok = true;
+  std::int64_t records = 0;
+  std::optional<std::int64_t> first_bad_seq;
+  std::string problem;  // empty when ok
+  std::int64_t head_seq = 0;
+  std::string head_mac_hex;
+};
+
+class VaultStore {
+ public:
+  // Opens (creating the schema if needed) `db_path`. `audit_key` comes from the master key.
+  static Result<std::unique_ptr<VaultStore>> Open(const std::filesystem::path& db_path,
+                                                  SecretBytes audit_key);
+
+  // Runs `change` inside one write transaction, then appends make_record(status of change) to the
+  // chain. When `change` fails, its effects are rolled back and the failure record is committed
+  // alone. Returns the status of `change`, or kUnavailable if the audit record (and with it the
+  // change) could not be committed.
+  Status Mutate(const std::function<Status(SqliteDb&)>& change,
+                const std::function<std::string(const Status&)>& make_record);
+
+  // Commits one audit record durably (group commit). kUnavailable if it cannot be written.
+  Status AppendAudit(std::string record);
+
+  // Runs `read` with the reader connection (a consistent snapshot per statement).
+  template <typename F>
+  auto Read(F&& read) {
+    std::lock_guard lock(read_mu_);
+    return read(reader_);
+  }
+
+  // Reads every audit record in seq order and checks the chain.
+  Result<AuditVerification> VerifyAudit();
+
+  // For tests of the fail-closed path: when set, every audit commit fails with kIoError.
+  void InjectAuditFailureForTesting(bool fail) { inject_audit_failure_ = fail; }
+
+  static Bytes ComputeMac(const SecretBytes& audit_key, ByteView prev_mac, std::int64_t seq,
+                          std::string_view record);
+
+ private:
+  VaultStore(SqliteDb writer, SqliteDb reader, SecretBytes audit_key)
+      : writer_(std::move(writer)), reader_(std::move(reader)), audit_key_(std::move(audit_key)) {}
+  Status LoadChainHead();
+  // Inserts records after the current head inside the caller's transaction; returns the new head.
+  Result<std::pair<std::int64_t, Bytes>> InsertAuditRecords(
+      const std::vector<std::string>& records);
+
+  std::mutex write_mu_;  // guards writer_, head_seq_, head_mac_
+  SqliteDb writer_;
+  std::int64_t head_seq_ = 0;
+  Bytes head_mac_;
+
+  std::mutex read_mu_;  // guards reader_
+  SqliteDb reader_;
+
+  SecretBytes audit_key_;
+  std::atomic<bool> inject_audit_failure_ = false;
+
+  // Group commit queue.
+  struct Pending {
+    std::uint64_t ticket;
+    std::string record;
+  };
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<Pending> queue_;
+  std::uint64_t next_ticket_ = 0;
+  std::uint64_t done_ticket_ = 0;
+  bool leader_active_ = false;
+  struct FailedRange {
+    std::uint64_t first, last;
+    Status status;
+  };
+  std::deque<FailedRange> failed_;
+};
+
+}  // namespace pgcmk::vault
