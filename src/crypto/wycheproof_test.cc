@@ -10,6 +10,7 @@
 #include "common/base64url.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/aes_xts.h"
+#include "crypto/ec_key.h"
 #include "crypto/hkdf.h"
 #include "crypto/rsa_key.h"
 #include "crypto/vector_files.h"
@@ -286,6 +287,30 @@ TEST(WycheproofTest, RsaPkcs1Signature2048Sha256) {
       RunSignatureFile("rsa_signature_2048_sha256_test.json", RsaSignatureScheme::kPkcs1Sha256)
           .run(),
       259);
+}
+
+TEST(WycheproofTest, EcdsaP256Sha256Der) {
+  const char* file = "ecdsa_secp256r1_sha256_test.json";
+  auto j = Load(file);
+  ASSERT_TRUE(j.has_value());
+  Tally tally;
+  for (const auto& g : j->at("testGroups")) {
+    EXPECT_EQ(g.at("sha").get<std::string>(), "SHA-256");
+    auto key = EcPublicKey::FromDer(HexField(g, "publicKeyDer"));
+    ASSERT_TRUE(key.has_value()) << key.error().ToString();
+    // The JWK-style coordinates must give the same key.
+    const json& pk = g.at("publicKey");
+    auto from_xy = EcPublicKey::FromJwk(EcJwk{EcCurve::kP256, key->ToJwk().x, key->ToJwk().y});
+    ASSERT_TRUE(from_xy.has_value());
+    EXPECT_EQ(pk.at("curve").get<std::string>(), "secp256r1");
+    for (const auto& t : g.at("tests")) {
+      const Status s = key->VerifyDerSignature(EcSignatureAlgorithm::kEs256, HexField(t, "msg"),
+                                               HexField(t, "sig"));
+      tally.Record(t, s.ok(), file);
+    }
+  }
+  tally.Print(file);
+  EXPECT_EQ(tally.run(), 484);
 }
 
 }  // namespace
