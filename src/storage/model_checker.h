@@ -37,6 +37,8 @@ class FsUnderTest {
   virtual Status Link(const std::string& from, const std::string& to) = 0;
   virtual Status Unlink(const std::string& name) = 0;
   virtual Status Sync(const std::string& name) = 0;
+  // Drops every handle and cache (e.g. unmount and mount again).
+  virtual Status Restart() { return Status::Ok(); }
 };
 
 class ModelChecker {
@@ -45,6 +47,10 @@ class ModelChecker {
     int steps = 2000;
     std::uint64_t max_size = 160 * 1024;
     int max_files = 6;
+    // Every `restart_every` steps (0: never) the checker calls FsUnderTest::Restart and then
+    // compares every file: through a mount this drops the kernel's caches, so the contents come
+    // back from the encrypted backing files.
+    int restart_every = 0;
   };
 
   ModelChecker(FsUnderTest& fs, std::uint64_t seed, Options options)
@@ -56,6 +62,12 @@ class ModelChecker {
     for (int step = 0; step < options_.steps; ++step) {
       Status s = Step();
       if (s.ok() && step % 64 == 63) s = CheckAll();
+      if (s.ok() && options_.restart_every > 0 &&
+          step % options_.restart_every == options_.restart_every - 1) {
+        Log("restart");
+        s = fs_.Restart();
+        if (s.ok()) s = CheckAll();
+      }
       if (!s.ok()) return Failure(step, s);
     }
     Status s = CheckAll();

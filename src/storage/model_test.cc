@@ -121,7 +121,8 @@ class LibraryFs : public FsUnderTest {
 };
 
 std::vector<std::uint64_t> Seeds() {
-  if (const char* s = std::getenv("PGCMK_SEED")) return {std::strtoull(s, nullptr, 10)};
+  const char* s = std::getenv("PGCMK_SEED");
+  if (s != nullptr && *s != 0) return {std::strtoull(s, nullptr, 10)};
   const auto now =
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   return {1, 2, 3, 4, now};
