@@ -8,7 +8,9 @@
 int main(int argc, char** argv) {
   pgcmk::cli::CommandTable table;
   pgcmk::cli::RegisterVersionCommands(table);
+  pgcmk::cli::RegisterVaultCommands(table);
   pgcmk::cli::RegisterFsCommands(table);
+  pgcmk::cli::RegisterServerCommands(table);
   std::vector<std::string> args(argv, argv + argc);
   pgcmk::cli::CommandContext ctx{std::cout, std::cerr};
   return table.Dispatch(args, ctx);
