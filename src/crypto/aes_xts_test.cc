@@ -160,6 +160,34 @@ TEST(XtsCipherTest, ConcurrentUseMatchesSequentialResults) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(XtsCipherTest, EncryptUnitsMatchesUnitByUnitCalls) {
+  auto cipher = XtsCipher::Create(TestKey());
+  ASSERT_TRUE(cipher.has_value());
+  constexpr size_t kUnit = 4096;
+  for (size_t total : {size_t{0}, 3 * kUnit, 3 * kUnit + 100, 3 * kUnit + 5, 2 * kUnit + 16,
+                       size_t{7}, size_t{40}}) {
+    const Bytes plain = Pattern(total, static_cast<std::uint8_t>(total));
+    Bytes expected(total);
+    for (size_t off = 0, unit = 1000; off < total; off += kUnit, ++unit) {
+      const size_t len = std::min(kUnit, total - off);
+      ASSERT_TRUE(cipher
+                      ->Encrypt(XtsTweakForUnit(unit), ByteView(plain).subspan(off, len),
+                                MutableByteView(expected).subspan(off, len))
+                      .ok());
+    }
+    Bytes batched(total);
+    ASSERT_TRUE(cipher->EncryptUnits(1000, kUnit, plain, batched).ok()) << total;
+    EXPECT_EQ(batched, expected) << total;
+    Bytes in_place = batched;
+    ASSERT_TRUE(cipher->DecryptUnits(1000, kUnit, in_place, in_place).ok()) << total;
+    EXPECT_EQ(in_place, plain) << total;
+  }
+  Bytes buf(64);
+  EXPECT_EQ(cipher->EncryptUnits(0, 8, buf, buf).code(), StatusCode::kInvalidArgument);
+  Bytes shorter(63);
+  EXPECT_EQ(cipher->EncryptUnits(0, 16, buf, shorter).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(XtsCipherTest, MovedFromCipherFailsCleanly) {
   auto cipher = XtsCipher::Create(TestKey());
   ASSERT_TRUE(cipher.has_value());
