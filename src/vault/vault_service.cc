@@ -10,6 +10,7 @@
 #include "common/durable_file.h"
 #include "crypto/jwt.h"
 #include "crypto/random.h"
+#include "crypto/x509.h"
 #include "vault/status_return.h"
 
 namespace pgcmk::vault {
@@ -49,7 +50,7 @@ std::string Rfc3339Now() {
   return buf;
 }
 
-AuditOutcome DefaultOutcome(const Status& s) {
+AuditOutcome DefaultOutcome(std::string_view /*operation*/, const Status& s) {
   switch (s.code()) {
     case StatusCode::kOk:
       return {200, "OK"};
@@ -422,7 +423,7 @@ struct VaultService::Impl {
 
   std::string Record(const RequestContext& ctx, const Identity* who, const Status& s,
                      std::string_view object_id) const {
-    AuditOutcome outcome = opt.audit_outcome(s);
+    AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
     json r;
     r["time"] = Rfc3339Now();
     r["timeUnix"] = SystemNow();
@@ -825,6 +826,7 @@ Result<InitResult> VaultService::Initialize(const std::filesystem::path& data_di
   json cred = {{"tenantId", result.settings.tenant_id},
                {"clientId", admin.client_id},
                {"objectId", admin.object_id},
+               {"resource", result.settings.resource},
                {"clientSecret", std::string(AsStringView(secret.reveal()))}};
   std::string cred_text = cred.dump(2);
   Status w = WriteFileAtomically(data_dir / kAdminCredentialFile, AsBytes(cred_text), 0600);
@@ -1918,6 +1920,90 @@ Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx,
     return m.store->VerifyAudit();
   }();
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
+}
+
+// ---- TLS ------------------------------------------------------------------------------------
+
+Result<VaultService::TlsMaterial> VaultService::ServerTlsMaterial(
+    const std::vector<std::string>& dns_names, const std::vector<std::string>& ip_addresses) {
+  Impl& m = *impl_;
+  auto load = [&](std::string_view name) -> Result<std::optional<crypto::CertifiedKey>> {
+    return m.store->Read([&](SqliteDb& db) -> Result<std::optional<crypto::CertifiedKey>> {
+      VAULT_ASSIGN_OR_RETURN(
+          auto st, db.Prepare("SELECT certificate_pem, sealed_key FROM tls_material WHERE name=?"));
+      st.Bind(1, name);
+      VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return std::optional<crypto::CertifiedKey>();
+      crypto::CertifiedKey ck;
+      ck.certificate_pem = st.ColumnText(0);
+      VAULT_ASSIGN_OR_RETURN(
+          ck.private_key_pem,
+          m.key_sealer->Open(st.ColumnBlob(1), TokenKeyAad("tls/" + std::string(name))));
+      return std::optional<crypto::CertifiedKey>(std::move(ck));
+    });
+  };
+  auto save = [&](std::string_view name, const crypto::CertifiedKey& ck) -> Status {
+    VAULT_ASSIGN_OR_RETURN(
+        Bytes sealed,
+        m.key_sealer->Seal(ck.private_key_pem, TokenKeyAad("tls/" + std::string(name))));
+    RequestContext ctx;
+    ctx.operation_name = name == "ca" ? "VaultCertificateAuthorityCreate" : "VaultCertificateIssue";
+    ctx.client_info = "pgcmk vault serve";
+    std::string object_id = "tls/" + std::string(name);
+    auto r = m.Mutate<int>(ctx, nullptr, &object_id, [&](SqliteDb& db) -> Result<int> {
+      VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO tls_material(name, "
+                                                 "certificate_pem, sealed_key) VALUES(?,?,?)"));
+      st.Bind(1, name).Bind(2, ck.certificate_pem).BindBlob(3, sealed);
+      VAULT_RETURN_IF_ERROR(st.Run());
+      return 0;
+    });
+    return r ? Status::Ok() : r.error();
+  };
+  VAULT_ASSIGN_OR_RETURN(auto ca, load("ca"));
+  if (!ca) {
+    crypto::CertificateAuthorityOptions o;
+    o.common_name = "pgcmk vault CA " + m.Settings().tenant_id.substr(0, 8);
+    VAULT_ASSIGN_OR_RETURN(crypto::CertifiedKey created, crypto::CreateCertificateAuthority(o));
+    VAULT_RETURN_IF_ERROR(save("ca", created));
+    ca = std::move(created);
+  }
+  VAULT_ASSIGN_OR_RETURN(auto server, load("server"));
+  bool reissue = !server.has_value();
+  if (server) {
+    auto info = crypto::InspectCertificate(server->certificate_pem);
+    if (!info || info->not_after < std::chrono::system_clock::now() + std::chrono::days(30))
+      reissue = true;
+    for (const auto& n : dns_names) {
+      if (info &&
+          std::find(info->dns_names.begin(), info->dns_names.end(), n) == info->dns_names.end())
+        reissue = true;
+    }
+    for (const auto& ip : ip_addresses) {
+      if (info && std::find(info->ip_addresses.begin(), info->ip_addresses.end(), ip) ==
+                      info->ip_addresses.end())
+        reissue = true;
+    }
+  }
+  if (reissue) {
+    crypto::ServerCertificateOptions o;
+    o.common_name = dns_names.empty() ? "localhost" : dns_names.front();
+    o.dns_names = dns_names;
+    o.ip_addresses = ip_addresses;
+    VAULT_ASSIGN_OR_RETURN(crypto::CertifiedKey issued, crypto::IssueServerCertificate(*ca, o));
+    VAULT_RETURN_IF_ERROR(save("server", issued));
+    server = std::move(issued);
+  }
+  std::filesystem::path tls_dir = m.dir / "tls";
+  VAULT_RETURN_IF_ERROR(CreateDirectoryDurably(tls_dir, 0755));
+  VAULT_RETURN_IF_ERROR(
+      WriteFileAtomically(tls_dir / "ca.pem", AsBytes(ca->certificate_pem), 0644));
+  TlsMaterial out;
+  out.certificate_chain_pem = server->certificate_pem + ca->certificate_pem;
+  VAULT_RETURN_IF_ERROR(
+      WriteFileAtomically(tls_dir / "server.pem", AsBytes(out.certificate_chain_pem), 0644));
+  out.private_key_pem = std::move(server->private_key_pem);
+  out.ca_file = tls_dir / "ca.pem";
+  return out;
 }
 
 // ---- Scheduler --------------------------------------------------------------------------------

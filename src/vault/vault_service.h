@@ -37,8 +37,9 @@ struct AuditOutcome {
 };
 
 struct VaultServiceOptions {
-  std::function<std::int64_t()> now;                         // Unix seconds; default: system clock
-  std::function<AuditOutcome(const Status&)> audit_outcome;  // default: a generic mapping
+  std::function<std::int64_t()> now;  // Unix seconds; default: system clock
+  // (operation name, status) -> wire outcome; default: a generic mapping.
+  std::function<AuditOutcome(std::string_view, const Status&)> audit_outcome;
   std::int64_t token_lifetime_seconds = 3600;
   std::int64_t clock_skew_seconds = 60;
 };
@@ -233,6 +234,19 @@ class VaultService {
   Result<std::vector<std::string>> QueryAudit(const RequestContext& ctx, const Principal& who,
                                               const AuditQuery& query);
   Result<AuditVerification> VerifyAudit(const RequestContext& ctx, const Principal& who);
+
+  // ---- TLS ----
+  // The vault's HTTPS identity: a private CA (created on first use) and a server certificate
+  // covering `dns_names` and `ip_addresses` (reissued when a name is missing or it expires within
+  // 30 days). Private keys are sealed in the database; the public certificates are also written to
+  // data_dir/tls/ca.pem and data_dir/tls/server.pem (server certificate followed by the CA).
+  struct TlsMaterial {
+    std::string certificate_chain_pem;
+    SecretBytes private_key_pem;
+    std::filesystem::path ca_file;
+  };
+  Result<TlsMaterial> ServerTlsMaterial(const std::vector<std::string>& dns_names,
+                                        const std::vector<std::string>& ip_addresses);
 
   // ---- Scheduler ----
   // Purges soft-deleted keys whose retention has passed and runs rotation-policy actions

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS token_keys(
   kid TEXT PRIMARY KEY,
   sealed_private BLOB NOT NULL,
   created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tls_material(
+  name TEXT PRIMARY KEY,
+  certificate_pem TEXT NOT NULL,
+  sealed_key BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY,
   record TEXT NOT NULL,

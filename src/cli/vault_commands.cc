@@ -1,0 +1,653 @@
+// `pgcmk vault ...`: the key vault daemon (init, serve) and the administration commands, which
+// reach a running vault through its HTTP API with the admin credential (see docs/vault.md).
+// Secrets (client secrets, unwrapped keys) are only ever written to files with mode 0600.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <thread>
+
+#include "cli/command_table.h"
+#include "common/base64url.h"
+#include "common/durable_file.h"
+#include "common/log.h"
+#include "common/process_hardening.h"
+#include "vault/vault_service.h"
+#include "vault_http/admin_client.h"
+#include "vault_http/vault_server.h"
+#include "vault_http/wire_format.h"
+
+namespace pgcmk::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// Parsed arguments: positionals plus --flag [value] options. `flags` lists options without values.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;
+
+  static Result<Args> Parse(std::span<const std::string> args,
+                            std::initializer_list<std::string_view> flags) {
+    Args a;
+    for (size_t i = 0; i < args.size(); ++i) {
+      const std::string& w = args[i];
+      if (!w.starts_with("--")) {
+        a.positional.push_back(w);
+        continue;
+      }
+      std::string name = w.substr(2);
+      std::string value;
+      size_t eq = name.find('=');
+      if (eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+        value = "true";
+      } else {
+        if (i + 1 >= args.size())
+          return Err(StatusCode::kInvalidArgument, "--" + name + " needs a value");
+        value = args[++i];
+      }
+      a.options[name] = value;
+    }
+    return a;
+  }
+  std::optional<std::string> Get(const std::string& name) const {
+    auto it = options.find(name);
+    if (it == options.end()) return std::nullopt;
+    return it->second;
+  }
+  bool Has(const std::string& name) const { return options.count(name) != 0; }
+};
+
+Result<std::string> OnePositional(const Args& a, std::string_view what) {
+  if (a.positional.size() != 1) {
+    return Err(StatusCode::kInvalidArgument, "expected exactly one " + std::string(what));
+  }
+  return a.positional[0];
+}
+
+std::filesystem::path DataDir(const Args& a) {
+  if (auto d = a.Get("data-dir")) return *d;
+  if (const char* env = std::getenv("PGCMK_VAULT_DIR")) return env;
+  return "/var/lib/pgcmk/vault";
+}
+
+Result<std::unique_ptr<vault_http::AdminClient>> Connect(const Args& a) {
+  vault_http::AdminClientOptions o;
+  std::filesystem::path dir = DataDir(a);
+  if (auto url = a.Get("vault")) {
+    o.vault_url = *url;
+  } else {
+    auto url_file = ReadWholeFile(dir / "vault.url", 4096);
+    if (!url_file) {
+      return Err(StatusCode::kUnavailable,
+                 "no running vault found (" + (dir / "vault.url").string() +
+                     " missing); start `pgcmk vault serve` or pass --vault URL");
+    }
+    o.vault_url = std::string(AsStringView(*url_file));
+    while (!o.vault_url.empty() && std::isspace(static_cast<unsigned char>(o.vault_url.back())))
+      o.vault_url.pop_back();
+  }
+  o.credential_file =
+      a.Get("credential-file").value_or((dir / vault::kAdminCredentialFile).string());
+  if (auto ca = a.Get("ca")) {
+    o.ca_file = *ca;
+  } else if (std::filesystem::exists(dir / "tls" / "ca.pem")) {
+    o.ca_file = (dir / "tls" / "ca.pem").string();
+  }
+  return vault_http::AdminClient::Create(std::move(o));
+}
+
+std::string FormatTime(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string ApiVersion() { return "api-version=7.6"; }
+
+void PrintJson(CommandContext& ctx, const json& j) { ctx.out << j.dump(2) << "\n"; }
+
+void PrintKey(CommandContext& ctx, const json& bundle) {
+  if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, bundle);
+  const json& k = bundle["key"];
+  const json& a = bundle["attributes"];
+  ctx.out << "kid:      " << k.value("kid", "") << "\n";
+  ctx.out << "kty:      " << k.value("kty", "");
+  if (k.contains("n")) {
+    auto n = Base64UrlDecode(k["n"].get<std::string>());
+    if (n) ctx.out << " (" << n->size() * 8 << " bits)";
+  }
+  ctx.out << "\nkey_ops:  ";
+  for (const auto& op : k.value("key_ops", json::array())) ctx.out << op.get<std::string>() << " ";
+  ctx.out << "\nenabled:  " << (a.value("enabled", false) ? "yes" : "no") << "\n";
+  if (a.contains("nbf"))
+    ctx.out << "nbf:      " << FormatTime(a["nbf"].get<std::int64_t>()) << "\n";
+  if (a.contains("exp"))
+    ctx.out << "exp:      " << FormatTime(a["exp"].get<std::int64_t>()) << "\n";
+  if (a.contains("created"))
+    ctx.out << "created:  " << FormatTime(a["created"].get<std::int64_t>()) << "\n";
+  if (bundle.contains("deletedDate")) {
+    ctx.out << "deleted:  " << FormatTime(bundle["deletedDate"].get<std::int64_t>())
+            << " (purge after " << FormatTime(bundle["scheduledPurgeDate"].get<std::int64_t>())
+            << ")\n";
+  }
+}
+
+Status WriteSecretFile(const std::string& path, std::string_view secret) {
+  return WriteFileAtomically(path, AsBytes(secret), 0600);
+}
+
+// ---- init / serve ----
+
+Status RunInit(std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {"purge-protection"});
+  if (!a) return a.error();
+  vault::InitOptions o;
+  if (auto d = a->Get("retention-days")) o.retention_days = std::atoi(d->c_str());
+  o.purge_protection = a->Has("purge-protection");
+  if (auto r = a->Get("resource")) o.resource = *r;
+  std::filesystem::path dir = DataDir(*a);
+  auto r = vault::VaultService::Initialize(dir, o);
+  if (!r) return r.error();
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, {{"dataDir", dir.string()},
+                    {"tenantId", r->settings.tenant_id},
+                    {"resource", r->settings.resource},
+                    {"retentionDays", r->settings.retention_days},
+                    {"purgeProtection", r->settings.purge_protection},
+                    {"adminClientId", r->admin.client_id},
+                    {"adminCredentialFile", (dir / vault::kAdminCredentialFile).string()}});
+  } else {
+    ctx.out << "Initialised vault in " << dir.string()
+            << "\n  tenant:           " << r->settings.tenant_id
+            << "\n  resource:         " << r->settings.resource
+            << "\n  retention:        " << r->settings.retention_days << " days"
+            << "\n  purge protection: " << (r->settings.purge_protection ? "on" : "off")
+            << "\n  admin credential: " << (dir / vault::kAdminCredentialFile).string()
+            << " (mode 0600)\n";
+  }
+  return Status::Ok();
+}
+
+Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {"insecure-http"});
+  if (!a) return a.error();
+  // Ignored on purpose when it fails (e.g. in containers without the capability): the daemon
+  // still works, and the failure is logged.
+  if (Status s = DisableCoreDumps(); !s.ok()) log::Warning("vault", s.ToString());
+  std::filesystem::path dir = DataDir(*a);
+  if (!vault::VaultService::IsInitialized(dir)) {
+    auto r = vault::VaultService::Initialize(dir, {});
+    if (!r) return r.error();
+    ctx.out << "Initialised a new vault in " << dir.string() << " (tenant " << r->settings.tenant_id
+            << "); admin credential in " << (dir / vault::kAdminCredentialFile).string() << "\n";
+  }
+  vault::VaultServiceOptions so;
+  so.audit_outcome = vault_http::AuditOutcomeFor;
+  auto service = vault::VaultService::Open(dir, so);
+  if (!service) return service.error();
+
+  vault_http::ServerOptions o;
+  std::string listen = a->Get("listen").value_or("127.0.0.1:8443");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return Status(StatusCode::kInvalidArgument, "--listen must be HOST:PORT");
+  o.host = listen.substr(0, colon);
+  if (o.host.starts_with("[") && o.host.ends_with("]"))
+    o.host = o.host.substr(1, o.host.size() - 2);
+  o.port = std::atoi(listen.c_str() + colon + 1);
+  o.public_url = a->Get("public-url").value_or("");
+  o.insecure_http = a->Has("insecure-http");
+  if (auto t = a->Get("threads")) o.threads = std::atoi(t->c_str());
+  int interval = std::atoi(a->Get("scheduler-interval").value_or("60").c_str());
+  if (interval <= 0) interval = 60;
+
+  if (!o.insecure_http) {
+    std::vector<std::string> dns = {"localhost"};
+    std::vector<std::string> ips = {"127.0.0.1", "::1"};
+    auto add_host = [&](std::string h) {
+      if (h.empty() || h == "0.0.0.0" || h == "::") return;
+      bool ip = h.find_first_not_of("0123456789.") == std::string::npos ||
+                h.find(':') != std::string::npos;
+      auto& list = ip ? ips : dns;
+      if (std::find(list.begin(), list.end(), h) == list.end()) list.push_back(h);
+    };
+    add_host(o.host);
+    if (!o.public_url.empty()) {
+      std::string h = o.public_url.substr(
+          o.public_url.find("://") == std::string::npos ? 0 : o.public_url.find("://") + 3);
+      h = h.substr(0, h.find('/'));
+      if (h.starts_with("[")) {
+        h = h.substr(1, h.find(']') - 1);
+      } else if (h.find(':') != std::string::npos) {
+        h = h.substr(0, h.find(':'));
+      }
+      add_host(h);
+    }
+    auto tls = (*service)->ServerTlsMaterial(dns, ips);
+    if (!tls) return tls.error();
+    o.tls_cert_chain_pem = tls->certificate_chain_pem;
+    o.tls_key_pem = std::string(AsStringView(tls->private_key_pem.reveal()));
+    ctx.out << "TLS: the vault's CA certificate is " << tls->ca_file.string() << "\n";
+  }
+  auto server = vault_http::VaultServer::Create(**service, o);
+  if (!server) return server.error();
+  auto port = (*server)->Bind();
+  if (!port) return port.error();
+  std::string url = (*server)->url();
+  PGCMK_RETURN_IF_ERROR(WriteFileAtomically(dir / "vault.url", AsBytes(url + "\n"), 0644));
+
+  // Signals: handled by one thread with sigwait, so the stop is orderly.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::atomic<bool> stopping = false;
+  std::mutex mu;
+  std::condition_variable cv;
+  vault_http::VaultServer* srv = server->get();
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    stopping = true;
+    cv.notify_all();
+    srv->Stop();
+  });
+  std::thread scheduler([&] {
+    std::unique_lock l(mu);
+    while (!stopping) {
+      cv.wait_for(l, std::chrono::seconds(interval), [&] { return stopping.load(); });
+      if (stopping) break;
+      l.unlock();
+      auto r = (*service)->RunScheduledWork();
+      if (!r) log::Error("vault", "scheduled work failed: " + r.error().ToString());
+      l.lock();
+    }
+  });
+  vault::VaultSettings st = (*service)->settings();
+  ctx.out << "pgcmk vault listening on " << url << " (tenant " << st.tenant_id << ", resource "
+          << st.resource << ")" << (o.insecure_http ? " -- plain HTTP, for tests only" : "")
+          << "\n";
+  ctx.out.flush();
+  Status served = (*server)->Serve();
+  stopping = true;
+  cv.notify_all();
+  // Wake the signal thread if the server stopped on its own.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  scheduler.join();
+  return served;
+}
+
+// ---- identities ----
+
+Status RunIdentity(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {});
+  if (!a) return a.error();
+  auto client = Connect(*a);
+  if (!client) return client.error();
+  auto& c = **client;
+  if (verb == "list") {
+    auto r = c.Call("GET", "/admin/identities");
+    if (!r) return r.error();
+    if (ctx.format == OutputFormat::kJson) {
+      PrintJson(ctx, *r);
+    } else {
+      for (const auto& id : (*r)["value"]) {
+        ctx.out << id["name"].get<std::string>()
+                << "  clientId=" << id["clientId"].get<std::string>()
+                << "  objectId=" << id["objectId"].get<std::string>()
+                << (id.value("admin", false) ? "  (admin)" : "") << "\n";
+      }
+    }
+    return Status::Ok();
+  }
+  auto name = OnePositional(*a, "identity name");
+  if (!name) return name.error();
+  Result<json> r;
+  if (verb == "create" || verb == "rotate-secret") {
+    auto file = a->Get("secret-file");
+    if (!file)
+      return Status(StatusCode::kInvalidArgument,
+                    "--secret-file PATH is required (the secret is never printed)");
+    r = verb == "create" ? c.Call("POST", "/admin/identities", json{{"name", *name}})
+                         : c.Call("POST", "/admin/identities/" + *name + "/rotatesecret");
+    if (!r) return r.error();
+    std::string secret = (*r)["clientSecret"].get<std::string>();
+    Status w = WriteSecretFile(*file, secret);
+    SecureZero(secret.data(), secret.size());
+    r->erase("clientSecret");
+    PGCMK_RETURN_IF_ERROR(w);
+    (*r)["secretFile"] = *file;
+  } else if (verb == "show") {
+    r = c.Call("GET", "/admin/identities/" + *name);
+  } else {
+    r = c.Call("DELETE", "/admin/identities/" + *name);
+  }
+  if (!r) return r.error();
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+  } else {
+    ctx.out << (verb == "delete" ? "deleted " : "") << "identity "
+            << (*r)["name"].get<std::string>()
+            << "\n  clientId:  " << (*r)["clientId"].get<std::string>()
+            << "\n  objectId:  " << (*r)["objectId"].get<std::string>()
+            << "\n  tenantId:  " << (*r)["tenantId"].get<std::string>() << "\n";
+    if (r->contains("secretFile"))
+      ctx.out << "  secret written to " << (*r)["secretFile"].get<std::string>()
+              << " (mode 0600)\n";
+  }
+  return Status::Ok();
+}
+
+// ---- policies ----
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!item.empty()) out.push_back(item);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+Status RunPolicy(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {});
+  if (!a) return a.error();
+  auto name = OnePositional(*a, "identity name");
+  if (!name) return name.error();
+  auto client = Connect(*a);
+  if (!client) return client.error();
+  Result<json> r;
+  if (verb == "set") {
+    json body = {{"keyPermissions", SplitComma(a->Get("key-permissions").value_or(""))},
+                 {"roles", json::array()}};
+    if (auto role = a->Get("role")) body["roles"].push_back(*role);
+    r = (*client)->Call("PUT", "/admin/policies/" + *name, body);
+  } else if (verb == "show") {
+    r = (*client)->Call("GET", "/admin/policies/" + *name);
+  } else {
+    r = (*client)->Call("DELETE", "/admin/policies/" + *name);
+    if (!r) return r.error();
+    if (ctx.format == OutputFormat::kJson)
+      PrintJson(ctx, {{"deleted", *name}});
+    else
+      ctx.out << "policy of " << *name << " deleted\n";
+    return Status::Ok();
+  }
+  if (!r) return r.error();
+  if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, *r), Status::Ok();
+  ctx.out << "identity " << (*r)["identity"].get<std::string>() << "\n  key permissions: ";
+  for (const auto& p : (*r)["keyPermissions"]) ctx.out << p.get<std::string>() << " ";
+  ctx.out << "\n  roles:           ";
+  for (const auto& p : (*r)["roles"]) ctx.out << "\"" << p.get<std::string>() << "\" ";
+  ctx.out << "\n  effective:       ";
+  for (const auto& p : (*r)["effectivePermissions"]) ctx.out << p.get<std::string>() << " ";
+  ctx.out << "\n";
+  return Status::Ok();
+}
+
+// ---- keys ----
+
+Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {});
+  if (!a) return a.error();
+  auto client = Connect(*a);
+  if (!client) return client.error();
+  auto& c = **client;
+  if (verb == "list") {
+    json all = json::array();
+    std::string path = "/keys?" + ApiVersion();
+    while (true) {
+      auto r = c.Call("GET", path);
+      if (!r) return r.error();
+      for (auto& item : (*r)["value"]) all.push_back(item);
+      if (!(*r)["nextLink"].is_string()) break;
+      std::string next = (*r)["nextLink"].get<std::string>();
+      size_t p = next.find("/keys?");
+      if (p == std::string::npos) break;
+      path = next.substr(p);
+    }
+    if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, {{"value", all}}), Status::Ok();
+    for (const auto& item : all) {
+      ctx.out << item["kid"].get<std::string>()
+              << (item["attributes"].value("enabled", true) ? "" : "  (disabled)") << "\n";
+    }
+    return Status::Ok();
+  }
+  auto name = OnePositional(*a, "key name");
+  if (!name) return name.error();
+  std::string version = a->Get("version").value_or("");
+  std::string key_path = "/keys/" + *name + "/" + version;
+  Result<json> r;
+  if (verb == "create") {
+    json body = {{"kty", a->Get("kty").value_or("RSA")}};
+    if (body["kty"] == "RSA" || body["kty"] == "RSA-HSM")
+      body["key_size"] = std::atoi(a->Get("size").value_or("3072").c_str());
+    if (auto crv = a->Get("curve")) body["crv"] = *crv;
+    if (auto ops = a->Get("ops")) body["key_ops"] = SplitComma(*ops);
+    json attrs = json::object();
+    if (auto exp = a->Get("exp")) attrs["exp"] = std::atoll(exp->c_str());
+    if (auto nbf = a->Get("nbf")) attrs["nbf"] = std::atoll(nbf->c_str());
+    if (!attrs.empty()) body["attributes"] = attrs;
+    r = c.Call("POST", "/keys/" + *name + "/create?" + ApiVersion(), body);
+  } else if (verb == "show") {
+    r = c.Call("GET", key_path + "?" + ApiVersion());
+  } else if (verb == "versions") {
+    r = c.Call("GET", "/keys/" + *name + "/versions?" + ApiVersion());
+    if (!r) return r.error();
+    if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, *r), Status::Ok();
+    for (const auto& item : (*r)["value"]) ctx.out << item["kid"].get<std::string>() << "\n";
+    return Status::Ok();
+  } else if (verb == "rotate") {
+    r = c.Call("POST", "/keys/" + *name + "/rotate?" + ApiVersion());
+  } else if (verb == "enable" || verb == "disable") {
+    r = c.Call("PATCH", key_path + "?" + ApiVersion(),
+               json{{"attributes", {{"enabled", verb == "enable"}}}});
+  } else if (verb == "update") {
+    json attrs = json::object();
+    for (const char* f : {"exp", "nbf"}) {
+      if (auto v = a->Get(f))
+        attrs[f] = *v == "none" ? json(nullptr) : json(std::atoll(v->c_str()));
+    }
+    if (auto en = a->Get("enabled")) attrs["enabled"] = *en == "true";
+    json body = {{"attributes", attrs}};
+    if (auto ops = a->Get("ops")) body["key_ops"] = SplitComma(*ops);
+    r = c.Call("PATCH", key_path + "?" + ApiVersion(), body);
+  } else if (verb == "delete") {
+    r = c.Call("DELETE", "/keys/" + *name + "?" + ApiVersion());
+  } else if (verb == "recover") {
+    r = c.Call("POST", "/deletedkeys/" + *name + "/recover?" + ApiVersion());
+  } else if (verb == "purge") {
+    r = c.Call("DELETE", "/deletedkeys/" + *name + "?" + ApiVersion());
+    if (!r) return r.error();
+    if (ctx.format == OutputFormat::kJson)
+      PrintJson(ctx, {{"purged", *name}});
+    else
+      ctx.out << "purged " << *name << "\n";
+    return Status::Ok();
+  } else if (verb == "wrap" || verb == "unwrap") {
+    auto in = a->Get("in");
+    auto out = a->Get("out");
+    if (!in || !out)
+      return Status(StatusCode::kInvalidArgument, "--in FILE and --out FILE are required");
+    auto data =
+        verb == "wrap" ? ReadSecretFile(*in) : Result<SecretBytes>(Err(StatusCode::kOk, ""));
+    Bytes wrapped;
+    json body = {{"alg", a->Get("alg").value_or("RSA-OAEP-256")}};
+    if (verb == "wrap") {
+      if (!data) return data.error();
+      body["value"] = Base64UrlEncode(data->reveal());
+    } else {
+      auto w = ReadWholeFile(*in);
+      if (!w) return w.error();
+      body["value"] = Base64UrlEncode(*w);
+    }
+    r = c.Call("POST",
+               "/keys/" + *name + "/" + version + "/" + std::string(verb) + "key?" + ApiVersion(),
+               body);
+    if (!r) return r.error();
+    auto value = Base64UrlDecode((*r)["value"].get<std::string>());
+    if (!value) return Status(StatusCode::kInternal, "the vault returned an invalid value");
+    Status w = WriteFileAtomically(*out, *value, 0600);
+    SecureZero(value->data(), value->size());
+    PGCMK_RETURN_IF_ERROR(w);
+    if (ctx.format == OutputFormat::kJson)
+      PrintJson(ctx, {{"kid", (*r)["kid"]}, {"out", *out}});
+    else
+      ctx.out << verb << "ped with " << (*r)["kid"].get<std::string>() << "; wrote " << *out
+              << "\n";
+    return Status::Ok();
+  } else {
+    return Status(StatusCode::kInvalidArgument, "unknown key command");
+  }
+  if (!r) return r.error();
+  PrintKey(ctx, *r);
+  return Status::Ok();
+}
+
+// ---- audit and settings ----
+
+Status RunAudit(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {});
+  if (!a) return a.error();
+  auto client = Connect(*a);
+  if (!client) return client.error();
+  if (verb == "verify") {
+    auto r = (*client)->Call("GET", "/admin/audit/verify");
+    if (!r) return r.error();
+    if (ctx.format == OutputFormat::kJson) {
+      PrintJson(ctx, *r);
+    } else if ((*r)["ok"].get<bool>()) {
+      ctx.out << "audit log intact: " << (*r)["records"] << " records; head seq " << (*r)["headSeq"]
+              << " mac " << (*r)["headMac"].get<std::string>() << "\n";
+    } else {
+      ctx.out << "AUDIT LOG TAMPERED: " << (*r)["problem"].get<std::string>()
+              << " (first bad record " << (*r)["firstBadSeq"] << ")\n";
+    }
+    if (!(*r)["ok"].get<bool>())
+      return Status(StatusCode::kDataLoss, "the audit log failed verification");
+    return Status::Ok();
+  }
+  std::string query;
+  for (const char* f : {"key", "identity", "operation", "since", "limit"}) {
+    if (auto v = a->Get(f)) query += std::string(query.empty() ? "?" : "&") + f + "=" + *v;
+  }
+  auto r = (*client)->Call("GET", "/admin/audit" + query);
+  if (!r) return r.error();
+  if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, *r), Status::Ok();
+  for (const auto& rec : (*r)["value"]) {
+    const json& props = rec.value("properties", json::object());
+    ctx.out << rec.value("time", "") << "  " << rec.value("operationName", "") << "  "
+            << props.value("httpStatusCode", 0) << "  "
+            << rec.value("identity", json::object()).value("name", "-") << "  "
+            << props.value("id", "") << "  " << rec.value("callerIpAddress", "") << "\n";
+  }
+  return Status::Ok();
+}
+
+Status RunSettings(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
+  auto a = Args::Parse(argv, {});
+  if (!a) return a.error();
+  auto client = Connect(*a);
+  if (!client) return client.error();
+  auto r = verb == "show" ? (*client)->Call("GET", "/admin/vault")
+                          : (*client)->Call("POST", "/admin/vault/purgeprotection");
+  if (!r) return r.error();
+  if (ctx.format == OutputFormat::kJson) return PrintJson(ctx, *r), Status::Ok();
+  ctx.out << "tenant:           " << (*r)["tenantId"].get<std::string>()
+          << "\nresource:         " << (*r)["resource"].get<std::string>()
+          << "\nretention:        " << (*r)["retentionDays"]
+          << " days\npurge protection: " << ((*r)["purgeProtection"].get<bool>() ? "on" : "off")
+          << "\nrecovery level:   " << (*r)["recoveryLevel"].get<std::string>() << "\n";
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterVaultCommands(CommandTable& table) {
+  const std::string conn = "[--data-dir DIR | --vault URL --credential-file FILE [--ca FILE]]";
+  table.Add({"vault init",
+             "--data-dir DIR [--retention-days 7..90] [--purge-protection] [--resource URL]",
+             "Create a new key vault (master key, database, tenant, admin credential)", RunInit});
+  table.Add({"vault serve",
+             "--data-dir DIR [--listen 127.0.0.1:8443] [--public-url URL] [--insecure-http] "
+             "[--threads N] "
+             "[--scheduler-interval SECONDS]",
+             "Run the key vault daemon (initialises DIR on first start)", RunServe});
+  for (std::string verb : {"create", "list", "show", "delete", "rotate-secret"}) {
+    std::string usage = verb == "list" ? conn : "NAME " + conn;
+    if (verb == "create" || verb == "rotate-secret") usage = "NAME --secret-file PATH " + conn;
+    table.Add({"vault identity " + verb, usage, "Identities (client credentials) of the vault",
+               [verb](std::span<const std::string> args, CommandContext& ctx) {
+                 return RunIdentity(verb, args, ctx);
+               }});
+  }
+  for (std::string verb : {"set", "show", "delete"}) {
+    std::string usage = "IDENTITY " + conn;
+    if (verb == "set")
+      usage = "IDENTITY [--key-permissions get,wrapKey,unwrapKey] [--role ROLE] " + conn;
+    table.Add({"vault policy " + verb, usage, "Access policies (deny by default)",
+               [verb](std::span<const std::string> args, CommandContext& ctx) {
+                 return RunPolicy(verb, args, ctx);
+               }});
+  }
+  for (std::string verb : {"create", "list", "show", "versions", "rotate", "enable", "disable",
+                           "update", "delete", "recover", "purge", "wrap", "unwrap"}) {
+    std::string usage = "NAME " + conn;
+    if (verb == "list") usage = conn;
+    if (verb == "create")
+      usage = "NAME [--kty RSA] [--size 3072] [--ops a,b] [--exp UNIX] [--nbf UNIX] " + conn;
+    if (verb == "update")
+      usage =
+          "NAME [--version V] [--exp UNIX|none] [--nbf UNIX|none] [--enabled true|false] " + conn;
+    if (verb == "wrap" || verb == "unwrap")
+      usage = "NAME --in FILE --out FILE [--alg RSA-OAEP-256] [--version V] " + conn;
+    table.Add({"vault key " + verb, usage, "Keys in the vault",
+               [verb](std::span<const std::string> args, CommandContext& ctx) {
+                 return RunKey(verb, args, ctx);
+               }});
+  }
+  table.Add({"vault audit show",
+             "[--key K] [--identity I] [--operation Op] [--since UNIX] [--limit N] " + conn,
+             "Show audit records", [](std::span<const std::string> args, CommandContext& ctx) {
+               return RunAudit("show", args, ctx);
+             }});
+  table.Add({"vault audit verify", conn, "Verify the audit log's hash chain",
+             [](std::span<const std::string> args, CommandContext& ctx) {
+               return RunAudit("verify", args, ctx);
+             }});
+  table.Add({"vault settings show", conn, "Show the vault's settings",
+             [](std::span<const std::string> args, CommandContext& ctx) {
+               return RunSettings("show", args, ctx);
+             }});
+  table.Add({"vault settings enable-purge-protection", conn,
+             "Turn purge protection on (irreversible)",
+             [](std::span<const std::string> args, CommandContext& ctx) {
+               return RunSettings("enable", args, ctx);
+             }});
+}
+
+}  // namespace pgcmk::cli

@@ -1,0 +1,150 @@
+#include "vault_http/admin_client.h"
+
+#include <httplib.h>
+
+#include "common/durable_file.h"
+#include "vault_http/route.h"
+
+namespace pgcmk::vault_http {
+
+using nlohmann::json;
+
+namespace {
+StatusCode CodeForHttp(int status) {
+  switch (status) {
+    case 400:
+    case 413:
+      return StatusCode::kInvalidArgument;
+    case 401:
+      return StatusCode::kUnauthenticated;
+    case 403:
+      return StatusCode::kPermissionDenied;
+    case 404:
+      return StatusCode::kNotFound;
+    case 409:
+      return StatusCode::kConflict;
+    case 429:
+      return StatusCode::kResourceExhausted;
+    case 503:
+      return StatusCode::kUnavailable;
+    default:
+      return StatusCode::kInternal;
+  }
+}
+
+std::string FormEncode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+struct AdminClient::Impl {
+  AdminClientOptions options;
+  std::string tenant_id, client_id, resource;
+  SecretBytes client_secret;
+  std::string token;  // a credential; never printed
+  std::unique_ptr<httplib::Client> http;
+};
+
+AdminClient::AdminClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminClient::~AdminClient() {
+  if (impl_) SecureZero(impl_->token.data(), impl_->token.size());
+}
+
+Result<std::unique_ptr<AdminClient>> AdminClient::Create(AdminClientOptions options) {
+  auto impl = std::make_unique<Impl>();
+  auto cred = ReadSecretFile(options.credential_file, 64 * 1024);
+  if (!cred) return Err(cred.error().WithContext("reading the credential file"));
+  json j = json::parse(AsStringView(cred->reveal()), nullptr, false);
+  if (!j.is_object() || !j.contains("tenantId") || !j.contains("clientId") ||
+      !j.contains("clientSecret")) {
+    return Err(StatusCode::kInvalidArgument, "credential file " + options.credential_file +
+                                                 " lacks tenantId, clientId or clientSecret");
+  }
+  impl->tenant_id = j["tenantId"].get<std::string>();
+  impl->client_id = j["clientId"].get<std::string>();
+  impl->resource = j.value("resource", "https://vault.pgcmk.local");
+  std::string secret = j["clientSecret"].get<std::string>();
+  impl->client_secret = SecretBytes::CopyFrom(AsBytes(secret));
+  SecureZero(secret.data(), secret.size());
+  while (options.vault_url.ends_with("/")) options.vault_url.pop_back();
+  impl->http = std::make_unique<httplib::Client>(options.vault_url);
+  if (!impl->http->is_valid())
+    return Err(StatusCode::kInvalidArgument, "invalid vault URL " + options.vault_url);
+  if (!options.ca_file.empty()) impl->http->set_ca_cert_path(options.ca_file.c_str());
+  impl->http->set_connection_timeout(10, 0);
+  impl->http->set_read_timeout(120, 0);
+  impl->options = std::move(options);
+  return std::unique_ptr<AdminClient>(new AdminClient(std::move(impl)));
+}
+
+Status AdminClient::EnsureToken() {
+  Impl& m = *impl_;
+  if (!m.token.empty()) return Status::Ok();
+  std::string form = "grant_type=client_credentials&client_id=" + FormEncode(m.client_id) +
+                     "&scope=" + FormEncode(m.resource + "/.default") +
+                     "&client_secret=" + FormEncode(AsStringView(m.client_secret.reveal()));
+  auto res = m.http->Post(("/" + m.tenant_id + "/oauth2/v2.0/token").c_str(), form,
+                          "application/x-www-form-urlencoded");
+  SecureZero(form.data(), form.size());
+  if (!res) {
+    return Status(StatusCode::kUnavailable, "cannot reach the vault at " + m.options.vault_url +
+                                                ": " + httplib::to_string(res.error()));
+  }
+  json body = json::parse(res->body, nullptr, false);
+  if (res->status != 200 || !body.is_object() || !body.contains("access_token")) {
+    std::string desc = body.is_object() ? body.value("error_description", res->body) : res->body;
+    return Status(res->status == 401 ? StatusCode::kUnauthenticated : CodeForHttp(res->status),
+                  "token request failed: " + desc.substr(0, 300));
+  }
+  m.token = body["access_token"].get<std::string>();
+  return Status::Ok();
+}
+
+Result<json> AdminClient::Call(const std::string& method, const std::string& path,
+                               const std::optional<json>& body) {
+  Status t = EnsureToken();
+  if (!t.ok()) return Err(t);
+  Impl& m = *impl_;
+  httplib::Request req;
+  req.method = method;
+  req.path = path;
+  req.set_header("Authorization", "Bearer " + m.token);
+  req.set_header("Accept", "application/json");
+  req.set_header("User-Agent", "pgcmk-vault-cli");
+  if (body) {
+    req.body = body->dump();
+    req.set_header("Content-Type", "application/json");
+  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
+    req.set_header("Content-Length", "0");
+  }
+  auto res = m.http->send(req);
+  if (!res) {
+    return Err(StatusCode::kUnavailable, "cannot reach the vault at " + m.options.vault_url + ": " +
+                                             httplib::to_string(res.error()));
+  }
+  if (res->status == 204) return json();
+  json out = json::parse(res->body, nullptr, false);
+  if (res->status >= 200 && res->status < 300) {
+    if (out.is_discarded())
+      return Err(StatusCode::kInternal, "the vault answered with invalid JSON");
+    return out;
+  }
+  std::string message = "HTTP " + std::to_string(res->status);
+  if (out.is_object() && out.contains("error") && out["error"].is_object()) {
+    message = out["error"].value("message", message);
+  }
+  return Err(CodeForHttp(res->status), message);
+}
+
+}  // namespace pgcmk::vault_http

@@ -1,0 +1,641 @@
+#include "vault_http/vault_api.h"
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/base64url.h"
+#include "common/bytes.h"
+#include "crypto/random.h"
+#include "vault_http/route.h"
+#include "vault_http/wire_format.h"
+
+namespace pgcmk::vault_http {
+
+using nlohmann::json;
+using vault::Principal;
+using vault::RequestContext;
+
+namespace {
+
+constexpr std::string_view kLatestApiVersion = "2025-07-01";
+
+std::string Header(const HttpRequest& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+// Keeps printable ASCII only (header values end up in audit records and response headers).
+std::string Printable(std::string_view s, size_t max) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    if (c >= 0x20 && c < 0x7f) out.push_back(c);
+  }
+  return out;
+}
+
+bool IsValidHost(std::string_view host) {
+  if (host.empty() || host.size() > 255) return false;
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '[' || c == ']')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string NewRequestId() {
+  auto b = crypto::RandomBytes(16);
+  if (!b) return "00000000-0000-0000-0000-000000000000";
+  std::string h = ToHex(*b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+Status BadParameter(std::string message) {
+  return Status(StatusCode::kInvalidArgument, std::move(message));
+}
+
+Result<json> ParseObject(const std::string& body) {
+  if (body.empty()) return Err(BadParameter("The request body is missing"));
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Err(BadParameter("The request body is not valid JSON"));
+  if (!j.is_object()) return Err(BadParameter("The request body must be a JSON object"));
+  return j;
+}
+
+Result<std::optional<std::string>> OptString(const json& j, const char* field) {
+  if (!j.contains(field) || j[field].is_null()) return std::optional<std::string>();
+  if (!j[field].is_string())
+    return Err(BadParameter(std::string("'") + field + "' must be a string"));
+  return std::optional<std::string>(j[field].get<std::string>());
+}
+
+Result<std::string> ReqString(const json& j, const char* field) {
+  auto s = OptString(j, field);
+  if (!s) return Err(s.error());
+  if (!*s) return Err(BadParameter(std::string("The parameter '") + field + "' is required"));
+  return **s;
+}
+
+Result<std::optional<std::int64_t>> OptInt(const json& j, const char* field) {
+  if (!j.contains(field) || j[field].is_null()) return std::optional<std::int64_t>();
+  if (!j[field].is_number_integer())
+    return Err(BadParameter(std::string("'") + field + "' must be an integer"));
+  return std::optional<std::int64_t>(j[field].get<std::int64_t>());
+}
+
+Result<std::optional<bool>> OptBool(const json& j, const char* field) {
+  if (!j.contains(field) || j[field].is_null()) return std::optional<bool>();
+  if (!j[field].is_boolean())
+    return Err(BadParameter(std::string("'") + field + "' must be a boolean"));
+  return std::optional<bool>(j[field].get<bool>());
+}
+
+Result<std::optional<std::vector<std::string>>> OptStringList(const json& j, const char* field) {
+  using R = std::optional<std::vector<std::string>>;
+  if (!j.contains(field) || j[field].is_null()) return R();
+  if (!j[field].is_array())
+    return Err(BadParameter(std::string("'") + field + "' must be an array of strings"));
+  std::vector<std::string> out;
+  for (const auto& e : j[field]) {
+    if (!e.is_string())
+      return Err(BadParameter(std::string("'") + field + "' must be an array of strings"));
+    out.push_back(e.get<std::string>());
+  }
+  return R(std::move(out));
+}
+
+Result<std::optional<std::map<std::string, std::string>>> OptTags(const json& j) {
+  using R = std::optional<std::map<std::string, std::string>>;
+  if (!j.contains("tags") || j["tags"].is_null()) return R();
+  if (!j["tags"].is_object()) return Err(BadParameter("'tags' must be an object of strings"));
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : j["tags"].items()) {
+    if (!v.is_string()) return Err(BadParameter("'tags' must be an object of strings"));
+    out[k] = v.get<std::string>();
+  }
+  return R(std::move(out));
+}
+
+Result<Bytes> ReqBase64(const json& j, const char* field) {
+  auto s = ReqString(j, field);
+  if (!s) return Err(s.error());
+  auto b = Base64UrlDecode(*s);
+  if (!b)
+    return Err(BadParameter(std::string("The parameter '") + field + "' is not valid base64url"));
+  return std::move(*b);
+}
+
+struct Attributes {
+  std::optional<bool> enabled, exportable;
+  std::optional<std::int64_t> nbf, exp;
+  bool nbf_null = false, exp_null = false;
+};
+
+Result<Attributes> ParseAttributes(const json& j) {
+  Attributes a;
+  if (!j.contains("attributes") || j["attributes"].is_null()) return a;
+  const json& at = j["attributes"];
+  if (!at.is_object()) return Err(BadParameter("'attributes' must be an object"));
+  auto enabled = OptBool(at, "enabled");
+  auto exportable = OptBool(at, "exportable");
+  auto nbf = OptInt(at, "nbf");
+  auto exp = OptInt(at, "exp");
+  if (!enabled) return Err(enabled.error());
+  if (!exportable) return Err(exportable.error());
+  if (!nbf) return Err(nbf.error());
+  if (!exp) return Err(exp.error());
+  a.enabled = *enabled;
+  a.exportable = *exportable;
+  a.nbf = *nbf;
+  a.exp = *exp;
+  a.nbf_null = at.contains("nbf") && at["nbf"].is_null();
+  a.exp_null = at.contains("exp") && at["exp"].is_null();
+  return a;
+}
+
+Result<int> MaxResults(const Route& route) {
+  auto it = route.query.find("maxresults");
+  if (it == route.query.end() || it->second.empty()) return 25;
+  char* end = nullptr;
+  long v = std::strtol(it->second.c_str(), &end, 10);
+  if (*end != '\0' || v < 1 || v > 25) {
+    return Err(BadParameter("maxresults must be an integer between 1 and 25"));
+  }
+  return static_cast<int>(v);
+}
+
+std::string QueryValue(const Route& route, const std::string& name) {
+  auto it = route.query.find(name);
+  return it == route.query.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+HttpResponse VaultApi::Handle(const HttpRequest& request) const {
+  const auto start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+  Route route = RouteRequest(request.method, request.target);
+  RequestContext ctx;
+  std::string host = Header(request, "host");
+  if (!options_.public_url.empty()) {
+    ctx.origin = options_.public_url;
+  } else if (IsValidHost(host)) {
+    ctx.origin = options_.scheme + "://" + host;
+  } else {
+    ctx.origin = options_.scheme + "://localhost";
+  }
+  ctx.operation_name = std::string(AuditOperationName(route.op));
+  ctx.api_version = Printable(QueryValue(route, "api-version"), 32);
+  ctx.caller_ip = request.remote_addr;
+  ctx.correlation_id = Printable(Header(request, "x-ms-client-request-id"), 64);
+  ctx.request_id = NewRequestId();
+  ctx.client_info = Printable(Header(request, "user-agent"), 256);
+  ctx.request_uri = Printable(request.target, 2048);
+  ctx.start_ns = start_ns;
+
+  vault::VaultSettings settings = service_.settings();
+  HttpResponse res;
+  auto add_common_headers = [&] {
+    res.headers.emplace_back("Cache-Control", "no-cache");
+    res.headers.emplace_back("Pragma", "no-cache");
+    res.headers.emplace_back("Expires", "-1");
+    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    res.headers.emplace_back("x-ms-request-id", ctx.request_id);
+    if (!ctx.correlation_id.empty())
+      res.headers.emplace_back("x-ms-client-request-id", ctx.correlation_id);
+    res.headers.emplace_back("x-ms-keyvault-service-version", "pgcmk-vault/1");
+    res.headers.emplace_back("x-ms-keyvault-network-info",
+                             "conn_type=Ipv4;addr=" + Printable(request.remote_addr, 64) +
+                                 ";act_addr_fam=InterNetwork;");
+    if (options_.scheme == "https") {
+      res.headers.emplace_back("Strict-Transport-Security", "max-age=31536000;includeSubDomains");
+    }
+  };
+  auto error = [&](const Status& s) -> HttpResponse {
+    HttpError e = ToHttpError(ctx.operation_name, s);
+    res.status = e.status;
+    res.body = ErrorBody(e, s.message());
+    if (e.status == 401) {
+      res.headers.emplace_back("WWW-Authenticate", "Bearer authorization=\"" + ctx.origin + "/" +
+                                                       settings.tenant_id + "\", resource=\"" +
+                                                       settings.resource + "\"");
+    }
+    if (e.status == 503 || e.status == 429) res.headers.emplace_back("Retry-After", "1");
+    add_common_headers();
+    return res;
+  };
+  auto ok = [&](json body) -> HttpResponse {
+    res.status = 200;
+    res.body = body.dump();
+    add_common_headers();
+    return res;
+  };
+
+  // ---- Token endpoint ----
+  if (route.op == Operation::kToken) {
+    vault::TokenRequest tr;
+    tr.tenant = route.tenant;
+    std::string ctype = Header(request, "content-type");
+    auto form = ParseForm(request.body);
+    tr.grant_type = form["grant_type"];
+    tr.client_id = form["client_id"];
+    tr.scope = form["scope"];
+    std::string& secret = form["client_secret"];
+    tr.client_secret = SecretBytes::CopyFrom(AsBytes(secret));
+    SecureZero(secret.data(), secret.size());
+    Result<vault::IssuedToken> t =
+        ctype.starts_with("application/x-www-form-urlencoded")
+            ? service_.IssueToken(ctx, tr)
+            : Result<vault::IssuedToken>(Err(service_.RecordRejectedRequest(
+                  ctx, nullptr,
+                  BadParameter("AADSTS900144: The request body must contain the following "
+                               "parameter: 'grant_type'. Send it as "
+                               "application/x-www-form-urlencoded."))));
+    res.headers.emplace_back("Cache-Control", "no-store, no-cache");
+    res.headers.emplace_back("Pragma", "no-cache");
+    if (!t) {
+      TokenError e = ToTokenError(t.error());
+      res.status = e.status;
+      res.body = TokenErrorBody(e, t.error().message(), ctx.request_id);
+      return res;
+    }
+    res.status = 200;
+    res.body = json{{"token_type", "Bearer"},
+                    {"expires_in", t->expires_in},
+                    {"ext_expires_in", t->expires_in},
+                    {"access_token", t->access_token}}
+                   .dump();
+    return res;
+  }
+
+  // ---- Everything else needs a bearer token, checked before anything else ----
+  std::string auth = Header(request, "authorization");
+  std::string token;
+  if (auth.size() > 7 &&
+      (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) {
+    token = auth.substr(7);
+  }
+  Result<Principal> who = service_.Authenticate(ctx, token);
+  if (!who) return error(who.error());
+  const Principal& p = *who;
+
+  auto reject = [&](const Status& s) { return error(service_.RecordRejectedRequest(ctx, &p, s)); };
+  if (route.op == Operation::kNoRoute) {
+    return reject(Status(StatusCode::kNotFound, route.detail));
+  }
+  if (route.op == Operation::kUnsupported) {
+    return reject(Status(StatusCode::kUnimplemented, route.detail));
+  }
+  if (IsKeysApi(route.op)) {
+    auto it = route.query.find("api-version");
+    if (it == route.query.end() || it->second.empty()) {
+      return reject(BadParameter("The 'api-version' query parameter is missing."));
+    }
+    if (!IsSupportedApiVersion(it->second)) {
+      return reject(
+          BadParameter("The specified version (" + ctx.api_version +
+                       ") is not recognized. Consider using the latest supported version (" +
+                       std::string(kLatestApiVersion) + ")."));
+    }
+  }
+  const std::string api_version = ctx.api_version;
+
+  // Each case returns; errors from use cases are already audited.
+#define VAULT_HTTP_TRY(var, expr) \
+  auto var = (expr);              \
+  if (!var) return reject(var.error())
+
+  switch (route.op) {
+    case Operation::kCreateKey: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      vault::CreateKeyParams cp;
+      VAULT_HTTP_TRY(kty, ReqString(*body, "kty"));
+      cp.kty = *kty;
+      VAULT_HTTP_TRY(size, OptInt(*body, "key_size"));
+      if (*size && (**size < 0 || **size > 16384)) return reject(BadParameter("Invalid key_size"));
+      cp.key_size = static_cast<int>(size->value_or(0));
+      VAULT_HTTP_TRY(pe, OptInt(*body, "public_exponent"));
+      cp.public_exponent = *pe;
+      VAULT_HTTP_TRY(ops, OptStringList(*body, "key_ops"));
+      cp.key_ops = *ops;
+      VAULT_HTTP_TRY(crv, OptString(*body, "crv"));
+      cp.crv = crv->value_or("");
+      VAULT_HTTP_TRY(attrs, ParseAttributes(*body));
+      cp.enabled = attrs->enabled;
+      cp.nbf = attrs->nbf;
+      cp.exp = attrs->exp;
+      cp.exportable = attrs->exportable;
+      VAULT_HTTP_TRY(tags, OptTags(*body));
+      if (*tags) cp.tags = **tags;
+      auto k = service_.CreateKey(ctx, p, route.name, cp);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kImportKey: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      if (!body->contains("key") || !(*body)["key"].is_object()) {
+        return reject(BadParameter("The parameter 'key' is required"));
+      }
+      VAULT_HTTP_TRY(hsm, OptBool(*body, "Hsm"));
+      const json& jwk = (*body)["key"];
+      vault::ImportKeyParams ip;
+      VAULT_HTTP_TRY(kty, ReqString(jwk, "kty"));
+      ip.kty = hsm->value_or(false) && *kty == "RSA" ? "RSA-HSM" : *kty;
+      if (ip.kty == "RSA") {
+        VAULT_HTTP_TRY(n, ReqBase64(jwk, "n"));
+        VAULT_HTTP_TRY(e, ReqBase64(jwk, "e"));
+        ip.public_key = {*n, *e};
+        const char* parts[] = {"d", "p", "q", "dp", "dq", "qi"};
+        SecretBytes* dest[] = {&ip.d, &ip.p, &ip.q, &ip.dp, &ip.dq, &ip.qi};
+        for (int i = 0; i < 6; ++i) {
+          if (!jwk.contains(parts[i])) continue;
+          VAULT_HTTP_TRY(v, ReqBase64(jwk, parts[i]));
+          *dest[i] = SecretBytes::CopyFrom(*v);
+          SecureZero(v->data(), v->size());
+        }
+      }
+      VAULT_HTTP_TRY(ops, OptStringList(jwk, "key_ops"));
+      ip.key_ops = *ops;
+      VAULT_HTTP_TRY(attrs, ParseAttributes(*body));
+      ip.enabled = attrs->enabled;
+      ip.nbf = attrs->nbf;
+      ip.exp = attrs->exp;
+      VAULT_HTTP_TRY(tags, OptTags(*body));
+      if (*tags) ip.tags = **tags;
+      auto k = service_.ImportKey(ctx, p, route.name, ip);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kGetKey: {
+      auto k = service_.GetKey(ctx, p, route.name, route.version);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kListKeys:
+    case Operation::kListDeletedKeys: {
+      VAULT_HTTP_TRY(max, MaxResults(route));
+      std::string skip = QueryValue(route, "$skiptoken");
+      bool deleted = route.op == Operation::kListDeletedKeys;
+      auto page = deleted ? service_.ListDeletedKeys(ctx, p, *max, skip)
+                          : service_.ListKeys(ctx, p, *max, skip);
+      if (!page) return error(page.error());
+      json value = json::array();
+      for (const auto& item : page->items) {
+        value.push_back(deleted ? DeletedKeyItemJson(ctx.origin, item, settings)
+                                : KeyItemJson(ctx.origin, item.latest, false, settings));
+      }
+      json out = {{"value", value}, {"nextLink", nullptr}};
+      if (page->next_skiptoken) {
+        out["nextLink"] = ctx.origin + (deleted ? "/deletedkeys" : "/keys") +
+                          "?api-version=" + api_version + "&$skiptoken=" + *page->next_skiptoken +
+                          "&maxresults=" + std::to_string(*max);
+      }
+      return ok(out);
+    }
+    case Operation::kListKeyVersions: {
+      VAULT_HTTP_TRY(max, MaxResults(route));
+      std::optional<std::string> next;
+      auto versions = service_.ListKeyVersions(ctx, p, route.name, *max,
+                                               QueryValue(route, "$skiptoken"), &next);
+      if (!versions) return error(versions.error());
+      json value = json::array();
+      for (const auto& v : *versions) value.push_back(KeyItemJson(ctx.origin, v, true, settings));
+      json out = {{"value", value}, {"nextLink", nullptr}};
+      if (next) {
+        out["nextLink"] = KeyId(ctx.origin, route.name, "") +
+                          "/versions?api-version=" + api_version + "&$skiptoken=" + *next +
+                          "&maxresults=" + std::to_string(*max);
+      }
+      return ok(out);
+    }
+    case Operation::kUpdateKey: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      vault::KeyUpdate u;
+      VAULT_HTTP_TRY(attrs, ParseAttributes(*body));
+      u.enabled = attrs->enabled;
+      if (attrs->nbf || attrs->nbf_null) u.nbf = attrs->nbf;
+      if (attrs->exp || attrs->exp_null) u.exp = attrs->exp;
+      VAULT_HTTP_TRY(ops, OptStringList(*body, "key_ops"));
+      u.key_ops = *ops;
+      VAULT_HTTP_TRY(tags, OptTags(*body));
+      u.tags = *tags;
+      auto k = service_.UpdateKey(ctx, p, route.name, route.version, u);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kDeleteKey: {
+      auto d = service_.DeleteKey(ctx, p, route.name);
+      if (!d) return error(d.error());
+      return ok(DeletedKeyBundleJson(ctx.origin, *d, settings));
+    }
+    case Operation::kGetDeletedKey: {
+      auto d = service_.GetDeletedKey(ctx, p, route.name);
+      if (!d) return error(d.error());
+      return ok(DeletedKeyBundleJson(ctx.origin, *d, settings));
+    }
+    case Operation::kRecoverDeletedKey: {
+      auto k = service_.RecoverDeletedKey(ctx, p, route.name);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kPurgeDeletedKey: {
+      Status s = service_.PurgeDeletedKey(ctx, p, route.name);
+      if (!s.ok()) return error(s);
+      res.status = 204;
+      res.content_type.clear();
+      add_common_headers();
+      return res;
+    }
+    case Operation::kBackupKey: {
+      auto blob = service_.BackupKey(ctx, p, route.name);
+      if (!blob) return error(blob.error());
+      return ok({{"value", Base64UrlEncode(*blob)}});
+    }
+    case Operation::kRestoreKey: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(blob, ReqBase64(*body, "value"));
+      auto k = service_.RestoreKey(ctx, p, *blob);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kRotateKey: {
+      auto k = service_.RotateKey(ctx, p, route.name);
+      if (!k) return error(k.error());
+      return ok(KeyBundleJson(ctx.origin, *k, settings));
+    }
+    case Operation::kGetRotationPolicy: {
+      auto pol = service_.GetRotationPolicy(ctx, p, route.name);
+      if (!pol) return error(pol.error());
+      return ok(RotationPolicyJson(ctx.origin, route.name, *pol));
+    }
+    case Operation::kSetRotationPolicy: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      vault::RotationPolicy pol;
+      if (body->contains("lifetimeActions") && !(*body)["lifetimeActions"].is_null()) {
+        const json& actions = (*body)["lifetimeActions"];
+        if (!actions.is_array()) return reject(BadParameter("'lifetimeActions' must be an array"));
+        for (const auto& a : actions) {
+          if (!a.is_object() || !a.contains("action") || !a["action"].is_object() ||
+              !a.contains("trigger") || !a["trigger"].is_object()) {
+            return reject(
+                BadParameter("Each lifetime action needs 'trigger' and 'action' objects"));
+          }
+          vault::LifetimeAction la;
+          VAULT_HTTP_TRY(type, ReqString(a["action"], "type"));
+          la.type = *type;
+          VAULT_HTTP_TRY(tac, OptString(a["trigger"], "timeAfterCreate"));
+          VAULT_HTTP_TRY(tbe, OptString(a["trigger"], "timeBeforeExpiry"));
+          la.time_after_create = *tac;
+          la.time_before_expiry = *tbe;
+          pol.lifetime_actions.push_back(std::move(la));
+        }
+      }
+      if (body->contains("attributes") && (*body)["attributes"].is_object()) {
+        VAULT_HTTP_TRY(expiry, OptString((*body)["attributes"], "expiryTime"));
+        pol.expiry_time = *expiry;
+      }
+      auto set = service_.SetRotationPolicy(ctx, p, route.name, pol);
+      if (!set) return error(set.error());
+      return ok(RotationPolicyJson(ctx.origin, route.name, *set));
+    }
+    case Operation::kEncrypt:
+    case Operation::kWrapKey:
+    case Operation::kDecrypt:
+    case Operation::kUnwrapKey:
+    case Operation::kSign: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(alg, ReqString(*body, "alg"));
+      VAULT_HTTP_TRY(value, ReqBase64(*body, "value"));
+      if (route.op == Operation::kEncrypt || route.op == Operation::kWrapKey ||
+          route.op == Operation::kSign) {
+        auto r = route.op == Operation::kEncrypt
+                     ? service_.Encrypt(ctx, p, route.name, route.version, *alg, *value)
+                 : route.op == Operation::kWrapKey
+                     ? service_.WrapKey(ctx, p, route.name, route.version, *alg, *value)
+                     : service_.Sign(ctx, p, route.name, route.version, *alg, *value);
+        SecureZero(value->data(), value->size());
+        if (!r) return error(r.error());
+        return ok({{"kid", KeyId(ctx.origin, r->name, r->version)},
+                   {"value", Base64UrlEncode(r->value)}});
+      }
+      auto r = route.op == Operation::kDecrypt
+                   ? service_.Decrypt(ctx, p, route.name, route.version, *alg, *value)
+                   : service_.UnwrapKey(ctx, p, route.name, route.version, *alg, *value);
+      if (!r) return error(r.error());
+      return ok({{"kid", KeyId(ctx.origin, r->name, r->version)},
+                 {"value", Base64UrlEncode(r->value.reveal())}});
+    }
+    case Operation::kVerify: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(alg, ReqString(*body, "alg"));
+      VAULT_HTTP_TRY(digest, ReqBase64(*body, "digest"));
+      VAULT_HTTP_TRY(sig, ReqBase64(*body, "value"));
+      auto r = service_.Verify(ctx, p, route.name, route.version, *alg, *digest, *sig);
+      if (!r) return error(r.error());
+      return ok({{"value", r->second}});
+    }
+    // ---- Admin API ----
+    case Operation::kAdminGetVault: {
+      auto s = service_.GetSettings(ctx, p);
+      if (!s) return error(s.error());
+      return ok(SettingsJson(*s));
+    }
+    case Operation::kAdminEnablePurgeProtection: {
+      auto s = service_.EnablePurgeProtection(ctx, p);
+      if (!s) return error(s.error());
+      return ok(SettingsJson(*s));
+    }
+    case Operation::kAdminCreateIdentity: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(name, ReqString(*body, "name"));
+      auto id = service_.CreateIdentity(ctx, p, *name);
+      if (!id) return error(id.error());
+      json out = IdentityJson(id->identity, settings.tenant_id);
+      out["clientSecret"] = std::string(AsStringView(id->client_secret.reveal()));
+      return ok(out);
+    }
+    case Operation::kAdminListIdentities: {
+      auto ids = service_.ListIdentities(ctx, p);
+      if (!ids) return error(ids.error());
+      json value = json::array();
+      for (const auto& id : *ids) value.push_back(IdentityJson(id, settings.tenant_id));
+      return ok({{"value", value}});
+    }
+    case Operation::kAdminGetIdentity: {
+      auto id = service_.GetIdentity(ctx, p, route.name);
+      if (!id) return error(id.error());
+      return ok(IdentityJson(*id, settings.tenant_id));
+    }
+    case Operation::kAdminDeleteIdentity: {
+      auto id = service_.DeleteIdentity(ctx, p, route.name);
+      if (!id) return error(id.error());
+      return ok(IdentityJson(*id, settings.tenant_id));
+    }
+    case Operation::kAdminRotateIdentitySecret: {
+      auto id = service_.RotateIdentitySecret(ctx, p, route.name);
+      if (!id) return error(id.error());
+      json out = IdentityJson(id->identity, settings.tenant_id);
+      out["clientSecret"] = std::string(AsStringView(id->client_secret.reveal()));
+      return ok(out);
+    }
+    case Operation::kAdminSetPolicy: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(perms, OptStringList(*body, "keyPermissions"));
+      VAULT_HTTP_TRY(roles, OptStringList(*body, "roles"));
+      auto pol = service_.SetPolicy(ctx, p, route.name, perms->value_or(std::vector<std::string>{}),
+                                    roles->value_or(std::vector<std::string>{}));
+      if (!pol) return error(pol.error());
+      return ok(PolicyJson(*pol));
+    }
+    case Operation::kAdminGetPolicy: {
+      auto pol = service_.GetPolicy(ctx, p, route.name);
+      if (!pol) return error(pol.error());
+      return ok(PolicyJson(*pol));
+    }
+    case Operation::kAdminDeletePolicy: {
+      Status s = service_.DeletePolicy(ctx, p, route.name);
+      if (!s.ok()) return error(s);
+      res.status = 204;
+      res.content_type.clear();
+      add_common_headers();
+      return res;
+    }
+    case Operation::kAdminQueryAudit: {
+      vault::AuditQuery q;
+      q.key = QueryValue(route, "key");
+      q.identity = QueryValue(route, "identity");
+      q.operation = QueryValue(route, "operation");
+      std::string since = QueryValue(route, "since");
+      if (!since.empty()) q.since = std::atoll(since.c_str());
+      std::string limit = QueryValue(route, "limit");
+      if (!limit.empty()) q.limit = std::atoi(limit.c_str());
+      auto records = service_.QueryAudit(ctx, p, q);
+      if (!records) return error(records.error());
+      json value = json::array();
+      for (const auto& r : *records) value.push_back(json::parse(r, nullptr, false));
+      return ok({{"value", value}});
+    }
+    case Operation::kAdminVerifyAudit: {
+      auto v = service_.VerifyAudit(ctx, p);
+      if (!v) return error(v.error());
+      json out = {{"ok", v->ok},
+                  {"records", v->records},
+                  {"headSeq", v->head_seq},
+                  {"headMac", v->head_mac_hex}};
+      if (v->first_bad_seq) out["firstBadSeq"] = *v->first_bad_seq;
+      if (!v->problem.empty()) out["problem"] = v->problem;
+      return ok(out);
+    }
+    case Operation::kToken:
+    case Operation::kUnsupported:
+    case Operation::kNoRoute:
+      break;
+  }
+#undef VAULT_HTTP_TRY
+  return reject(Status(StatusCode::kInternal, "unrouted operation"));
+}
+
+}  // namespace pgcmk::vault_http

@@ -1,0 +1,46 @@
+// VaultServer: serves VaultApi over HTTP(S) with cpp-httplib (the only file of the vault that
+// includes <httplib.h> on the server side). One catch-all handler per method hands the raw request
+// target to VaultApi, so httplib's own path handling cannot interfere with the SDK's URL quirks.
+// Oversize bodies and transport-level errors get JSON bodies too.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "vault/vault_service.h"
+#include "vault_http/vault_api.h"
+
+namespace pgcmk::vault_http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8443;  // 0 = any free port
+  std::string public_url;
+  bool insecure_http = false;      // tests only
+  std::string tls_cert_chain_pem;  // server certificate + CA (PEM), HTTPS mode
+  std::string tls_key_pem;         // server private key (PEM); wiped once loaded
+  int threads = 16;
+  size_t max_body_bytes = 1 << 20;
+};
+
+class VaultServer {
+ public:
+  static Result<std::unique_ptr<VaultServer>> Create(vault::VaultService& service,
+                                                     ServerOptions options);
+  ~VaultServer();
+
+  // Binds the listening socket; returns the port.
+  Result<int> Bind();
+  // Serves until Stop(); returns when stopped.
+  Status Serve();
+  void Stop();
+  std::string url() const;
+
+ private:
+  struct Impl;
+  explicit VaultServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgcmk::vault_http
