@@ -11,10 +11,13 @@
 //        KS = XTS-AES-256-Encrypt(key, tweak', 0^16)  and  tweak' = tweak with bit 7 of byte 15
 //        set.
 //    Callers guarantee that bit 7 of tweak byte 15 is clear for normal units (the storage layer's
-//    unit index never reaches 2^127), so KS is independent of every full-block XTS output.
+//    unit index never reaches 2^127), so KS is independent of every full-block XTS output. For
+//    short units this is enforced (kInvalidArgument); units of 16 bytes or more accept any tweak
+//    (the NIST vectors use random ones). docs/crypto.md has the scheme's review.
 //    What this gives: confidentiality for a single version of the tail; what it does not: two
 //    versions of a short tail under the same tweak reveal P1 XOR P2 (XTS itself reveals equality of
-//    16-byte blocks across versions). docs/formats.md records this trade-off.
+//    16-byte blocks across versions), and a flipped ciphertext bit flips the same plaintext bit
+//    (XTS garbles the whole block). docs/crypto.md records this trade-off.
 //
 // Thread safety: an XtsCipher may be used from many threads at once (per-thread contexts).
 #pragma once
