@@ -87,7 +87,7 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
       Args a, ParseArgs(argv,
                         {"state-dir", "key", "identity", "identity-secret-file", "vault-ca",
                          "admin-password-file", "admin-user", "port", "listen", "check-interval",
-                         "grace-period", "webhook"},
+                         "grace-period", "webhook", "allow-purgeable-key"},
                         1));
   server::CreateRequest req;
   req.state_dir = StateDir(a);
@@ -112,6 +112,14 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
                             ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
   }
   if (a.Has("webhook")) req.settings.webhooks = a.options["webhook"];
+  // Takes a value so that it is never given by accident: --allow-purgeable-key=yes-destroy-on-purge
+  if (a.Has("allow-purgeable-key")) {
+    if (a.Get("allow-purgeable-key") != "yes-destroy-on-purge") {
+      return Status(StatusCode::kInvalidArgument,
+                    "--allow-purgeable-key must be 'yes-destroy-on-purge' (tests only)");
+    }
+    req.allow_purgeable_key = true;
+  }
   SERVER_ASSIGN_OR_STATUS(server::CreateResult r, server::CreateServer(req));
   const std::string psql = server::PsqlCommand(r.manifest, r.paths);
   if (ctx.format == OutputFormat::kJson) {

@@ -78,7 +78,8 @@ bool RecoveryLevelHasPurgeProtection(std::string_view level) {
 }
 
 Status CheckCustomerManagedKeyRequirements(const KeyInfo& key,
-                                           std::chrono::system_clock::time_point now) {
+                                           std::chrono::system_clock::time_point now,
+                                           bool require_purge_protection) {
   PGCMK_RETURN_IF_ERROR(CheckKeyUsableAt(key, now));
   if (key.kty != "RSA" && key.kty != "RSA-HSM") {
     return Status(StatusCode::kFailedPrecondition,
@@ -90,7 +91,7 @@ Status CheckCustomerManagedKeyRequirements(const KeyInfo& key,
                   "key " + key.kid + " is " + std::to_string(key.key_size_bits) +
                       " bits; a customer-managed key must be RSA 2048, 3072 or 4096");
   }
-  if (!RecoveryLevelHasPurgeProtection(key.recovery_level)) {
+  if (require_purge_protection && !RecoveryLevelHasPurgeProtection(key.recovery_level)) {
     return Status(StatusCode::kFailedPrecondition,
                   "the vault holding key " + key.kid +
                       " does not have soft delete with purge protection (recoveryLevel '" +

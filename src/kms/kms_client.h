@@ -78,8 +78,10 @@ bool RecoveryLevelHasPurgeProtection(std::string_view recovery_level);
 // Everything a customer-managed key must satisfy (Azure Database for PostgreSQL's list): usable
 // now, RSA or RSA-HSM of 2048/3072/4096 bits, soft delete with purge protection, and key_ops (if
 // reported) allowing wrapKey and unwrapKey. The first unmet requirement is returned as
-// kFailedPrecondition naming it.
+// kFailedPrecondition naming it. `require_purge_protection` = false exists only for tests and
+// demonstrations of crypto-shredding (a purgeable key can destroy the server's data).
 Status CheckCustomerManagedKeyRequirements(const KeyInfo& key,
-                                           std::chrono::system_clock::time_point now);
+                                           std::chrono::system_clock::time_point now,
+                                           bool require_purge_protection = true);
 
 }  // namespace pgcmk::kms

@@ -56,8 +56,8 @@ std::string_view WrapAlgorithmFor(EncryptionType type) {
   return type == EncryptionType::kSystemManaged ? kms::kLocalWrapAlg : kms::kRsaOaep256;
 }
 
-Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client,
-                                                const std::string& key_uri) {
+Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client, const std::string& key_uri,
+                                                bool allow_purgeable_key) {
   PGCMK_ASSIGN_OR_RETURN(kms::KeyUri uri, kms::KeyUri::Parse(key_uri));
   auto key = client.GetKey(uri.ToString());
   if (!key) {
@@ -79,7 +79,8 @@ Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client,
     }
     return Err(Status(s.code(), "requirement not met: " + need + " (" + s.message() + ")"));
   }
-  if (Status s = kms::CheckCustomerManagedKeyRequirements(*key, std::chrono::system_clock::now());
+  if (Status s = kms::CheckCustomerManagedKeyRequirements(*key, std::chrono::system_clock::now(),
+                                                          !allow_purgeable_key);
       !s.ok()) {
     return Err(Status(s.code(), "requirement not met: " + s.message()));
   }

@@ -37,7 +37,9 @@ Result<std::unique_ptr<kms::KmsClient>> OpenKeyClient(const Manifest& manifest,
 //   3. a wrap + unwrap round trip of a random probe key under the current version (proves the
 //      wrapKey and unwrapKey permissions).
 // Returns the key's current version. Each failure names the unmet requirement.
-Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client, const std::string& key_uri);
+// `allow_purgeable_key` skips the purge-protection requirement (tests of crypto-shredding only).
+Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client, const std::string& key_uri,
+                                                bool allow_purgeable_key = false);
 
 // The algorithm the manifest's key type wraps with.
 std::string_view WrapAlgorithmFor(EncryptionType type);

@@ -204,7 +204,8 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
     SERVER_TRY(WriteFileAtomically(work.identity_secret(req.identity_client_id),
                                    client_secret->reveal(), 0600));
     auto client = MakeAzureKeyVaultClient(std::move(identity));
-    PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key, ValidateCustomerManagedKey(*client, m.key_uri));
+    PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key,
+                           ValidateCustomerManagedKey(*client, m.key_uri, req.allow_purgeable_key));
     PGCMK_ASSIGN_OR_RETURN(kms::WrappedKey wrapped,
                            client->WrapKey(key.kid, kms::kRsaOaep256, dek));
     PGCMK_ASSIGN_OR_RETURN(SecretBytes proof,
@@ -325,6 +326,14 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
   PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key, ValidateCustomerManagedKey(*fresh, uri.ToString()));
   PGCMK_ASSIGN_OR_RETURN(auto old_client, OpenKeyClient(current, paths));
   auto dek = old_client->UnwrapKey(current.wrapping_kid, current.wrap_alg, current.wrapped_dek);
+  if (!dek) {
+    // The stored credential may be what broke (a rotated secret, a replaced identity): the new
+    // identity may still unwrap with the current key version.
+    if (auto retry =
+            fresh->UnwrapKey(current.wrapping_kid, current.wrap_alg, current.wrapped_dek)) {
+      dek = std::move(retry);
+    }
+  }
   if (!dek) {
     return Err(dek.error().WithContext(
         "unwrapping the DEK with the current key (it must stay accessible until the update is "

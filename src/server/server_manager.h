@@ -26,6 +26,8 @@ struct CreateRequest {
   // Admin password: read from this file (first line), or generated and returned once.
   std::filesystem::path admin_password_file;
   std::optional<int> port;  // default: the first free port from 5433 up
+  // UNSAFE, for tests/demos of crypto-shredding only: accept a key without purge protection.
+  bool allow_purgeable_key = false;
   ServerSettings settings;
 };
 
