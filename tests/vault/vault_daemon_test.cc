@@ -1,0 +1,574 @@
+// Integration tests against the real `pgcmk vault serve` on loopback: the wire contract of
+// shared/docs/azure-keyvault-api.md, the permission matrix, bad input (never a 5xx), durability
+// across kill -9, TLS, revocation and audit tampering detected by the CLI.
+#include "tests/vault/vault_daemon.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <map>
+#include <set>
+
+namespace pgcmk::vault_test {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kApi[] = "api-version=7.6";
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/vault-daemon-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::filesystem::path path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Reply {
+  int status = 0;
+  json body;
+  std::string raw;
+  httplib::Headers headers;
+};
+
+Reply Send(httplib::Client& c, const std::string& method, const std::string& target,
+           const std::string& token, const std::string& body = "",
+           const std::string& ctype = "application/json") {
+  httplib::Request req;
+  req.method = method;
+  req.path = target;
+  if (!token.empty()) req.set_header("Authorization", "Bearer " + token);
+  if (!body.empty()) {
+    req.body = body;
+    req.set_header("Content-Type", ctype);
+  } else if (method != "GET" && method != "DELETE") {
+    req.set_header("Content-Length", "0");
+  }
+  auto res = c.send(req);
+  Reply r;
+  if (!res) {
+    r.status = -1;
+    return r;
+  }
+  r.status = res->status;
+  r.raw = res->body;
+  r.headers = res->headers;
+  r.body = json::parse(res->body, nullptr, false);
+  return r;
+}
+
+class VaultDaemonTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    daemon_ = new VaultDaemon(dir_->path() / "vault", /*https=*/false, {"--retention-days", "7"});
+    admin_token_ = new std::string(daemon_->AdminToken());
+    ASSERT_FALSE(admin_token_->empty());
+    auto c = daemon_->Client();
+    Reply r = Send(*c, "POST", std::string("/keys/kek/create?") + kApi, *admin_token_,
+                   R"({"kty":"RSA","key_size":2048})");
+    ASSERT_EQ(r.status, 200) << r.raw;
+    kek_version_ = new std::string(r.body["key"]["kid"].get<std::string>().substr(
+        r.body["key"]["kid"].get<std::string>().rfind('/') + 1));
+  }
+  static void TearDownTestSuite() {
+    delete daemon_;
+    delete dir_;
+    delete admin_token_;
+    delete kek_version_;
+  }
+
+  // Creates an identity through the CLI with the given permissions; returns its token.
+  std::string Identity(const std::string& name, const std::string& perms,
+                       const std::string& role = "") {
+    auto args = std::vector<std::string>{
+        "vault",    "identity",      "create",
+        name,       "--secret-file", (dir_->path() / (name + ".secret")).string(),
+        "--output", "json"};
+    for (auto& a : daemon_->ConnArgs()) args.push_back(a);
+    auto [rc, out] = RunPgcmk(args);
+    EXPECT_EQ(rc, 0) << out;
+    json id = json::parse(out, nullptr, false);
+    std::vector<std::string> pol = {"vault", "policy", "set", name, "--key-permissions", perms};
+    if (!role.empty()) {
+      pol.push_back("--role");
+      pol.push_back(role);
+    }
+    for (auto& a : daemon_->ConnArgs()) pol.push_back(a);
+    auto [rc2, out2] = RunPgcmk(pol);
+    EXPECT_EQ(rc2, 0) << out2;
+    std::string secret = ReadFile(dir_->path() / (name + ".secret"));
+    return daemon_->Token(id.value("clientId", ""), secret);
+  }
+
+  static TempDir* dir_;
+  static VaultDaemon* daemon_;
+  static std::string* admin_token_;
+  static std::string* kek_version_;
+};
+TempDir* VaultDaemonTest::dir_ = nullptr;
+VaultDaemon* VaultDaemonTest::daemon_ = nullptr;
+std::string* VaultDaemonTest::admin_token_ = nullptr;
+std::string* VaultDaemonTest::kek_version_ = nullptr;
+
+TEST_F(VaultDaemonTest, AnswersTheChallengeBeforeLookingAtTheBody) {
+  auto c = daemon_->Client();
+  Reply r = Send(*c, "POST", "/keys/k1/create?api%2Dversion=2025-07-01", "", "");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.body["error"]["code"], "Unauthorized");
+  EXPECT_EQ(r.body["error"]["message"], "AKV10000: Request is missing a Bearer or PoP token.");
+  std::string www = httplib::detail::get_header_value(r.headers, "WWW-Authenticate", 0, "");
+  EXPECT_EQ(www, "Bearer authorization=\"" + daemon_->url() + "/" + daemon_->tenant() +
+                     "\", resource=\"https://vault.pgcmk.local\"");
+  // Garbage body and no api-version: still the challenge first.
+  EXPECT_EQ(Send(*c, "POST", "/keys/k1/create", "", "{not json").status, 401);
+}
+
+TEST_F(VaultDaemonTest, TokenEndpointSpeaksEntra) {
+  auto c = daemon_->Client();
+  std::string path = "/" + daemon_->tenant() + "/oauth2/v2.0/token";
+  auto cred = json::parse(ReadFile(daemon_->dir() / "admin.credential"));
+  Reply ok = Send(*c, "POST", path, "",
+                  "grant_type=client_credentials&client_id=" + cred["clientId"].get<std::string>() +
+                      "&client_secret=" + cred["clientSecret"].get<std::string>() +
+                      "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
+                  "application/x-www-form-urlencoded");
+  ASSERT_EQ(ok.status, 200) << ok.raw;
+  EXPECT_EQ(ok.body["token_type"], "Bearer");
+  EXPECT_EQ(ok.body["expires_in"], 3599);
+  EXPECT_EQ(ok.body["ext_expires_in"], 3599);
+  Reply bad =
+      Send(*c, "POST", path, "",
+           "grant_type=client_credentials&client_id=" + cred["clientId"].get<std::string>() +
+               "&client_secret=nope&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
+           "application/x-www-form-urlencoded");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.body["error"], "invalid_client");
+  EXPECT_EQ(bad.body["error_codes"], json::array({7000215}));
+  EXPECT_EQ(bad.raw.find("nope"), std::string::npos);
+  Reply tenant = Send(*c, "POST", "/00000000-0000-0000-0000-000000000000/oauth2/v2.0/token", "",
+                      "grant_type=client_credentials", "application/x-www-form-urlencoded");
+  EXPECT_EQ(tenant.status, 400);
+  EXPECT_EQ(tenant.body["error_codes"], json::array({90002}));
+  Reply grant =
+      Send(*c, "POST", path, "", "grant_type=password&client_id=x&client_secret=y&scope=z",
+           "application/x-www-form-urlencoded");
+  EXPECT_EQ(grant.body["error"], "unsupported_grant_type");
+  Reply json_body = Send(*c, "POST", path, "", R"({"grant_type":"client_credentials"})");
+  EXPECT_EQ(json_body.status, 400);
+  EXPECT_EQ(json_body.body["error"], "invalid_request");
+}
+
+TEST_F(VaultDaemonTest, KeysApiFollowsTheContractIncludingUrlQuirks) {
+  auto c = daemon_->Client();
+  const std::string& t = *admin_token_;
+  Reply created = Send(
+      *c, "POST", "/keys/Quirky/create?api%2Dversion=2025-07-01", t,
+      R"({"kty":"RSA","key_size":2048,"key_ops":["wrapKey","unwrapKey"],"attributes":{"exp":1900000000},"tags":{"t":"1"}})");
+  ASSERT_EQ(created.status, 200) << created.raw;
+  std::string kid = created.body["key"]["kid"];
+  EXPECT_TRUE(kid.starts_with(daemon_->url() + "/keys/Quirky/"));
+  std::string version = kid.substr(kid.rfind('/') + 1);
+  EXPECT_EQ(version.size(), 32u);
+  EXPECT_EQ(created.body["key"]["e"], "AQAB");
+  EXPECT_EQ(created.body["attributes"]["exp"], 1900000000);
+  EXPECT_EQ(created.body["attributes"]["recoveryLevel"], "CustomizedRecoverable+Purgeable");
+  EXPECT_EQ(created.body["attributes"]["recoverableDays"], 7);
+  EXPECT_EQ(created.body["tags"]["t"], "1");
+  EXPECT_FALSE(created.body["key"].contains("d"));
+  EXPECT_EQ(Send(*c, "GET", "/keys/quirky/?api%2Dversion=7.5", t).body["key"]["kid"], kid);
+  EXPECT_EQ(Send(*c, "GET", "/keys/QUIRKY?api-version=7.6", t).body["key"]["kid"], kid);
+  std::string dek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+  for (std::string path : std::vector<std::string>{"/keys/quirky//wrapkey", "/keys/quirky/wrapkey",
+                                                   "/keys/quirky/" + version + "/wrapkey"}) {
+    Reply w =
+        Send(*c, "POST", path + "?" + kApi, t, R"({"alg":"RSA-OAEP-256","value":")" + dek + "\"}");
+    ASSERT_EQ(w.status, 200) << path << " " << w.raw;
+    EXPECT_EQ(w.body["kid"], kid);
+    Reply u =
+        Send(*c, "POST", "/keys/quirky//unwrapkey?" + std::string(kApi), t,
+             R"({"alg":"RSA-OAEP-256","value":")" + w.body["value"].get<std::string>() + "\"}");
+    ASSERT_EQ(u.status, 200) << u.raw;
+    EXPECT_EQ(u.body["value"], dek);
+    EXPECT_EQ(u.body["kid"], kid);
+  }
+  Reply upd = Send(*c, "PATCH", "/keys/quirky/?" + std::string(kApi), t,
+                   R"({"attributes":{"enabled":false},"tags":{"a":"b"}})");
+  ASSERT_EQ(upd.status, 200);
+  EXPECT_EQ(upd.body["attributes"]["enabled"], false);
+  Reply denied = Send(*c, "POST", "/keys/quirky//wrapkey?" + std::string(kApi), t,
+                      R"({"alg":"RSA-OAEP","value":"AAAA"})");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(denied.body["error"]["code"], "Forbidden");
+  Reply del = Send(*c, "DELETE", "/keys/quirky?" + std::string(kApi), t);
+  ASSERT_EQ(del.status, 200);
+  EXPECT_EQ(del.body["recoveryId"], daemon_->url() + "/deletedkeys/Quirky");
+  EXPECT_EQ(del.body["scheduledPurgeDate"].get<std::int64_t>() -
+                del.body["deletedDate"].get<std::int64_t>(),
+            7 * 86400);
+  Reply gone = Send(*c, "GET", "/keys/quirky/?" + std::string(kApi), t);
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(gone.body["error"]["code"], "KeyNotFound");
+  Reply conflict =
+      Send(*c, "POST", "/keys/quirky/create?" + std::string(kApi), t, R"({"kty":"RSA"})");
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(conflict.body["error"]["innererror"]["code"], "ObjectIsDeletedButRecoverable");
+  EXPECT_EQ(Send(*c, "GET", "/deletedkeys/quirky?" + std::string(kApi), t).status, 200);
+  EXPECT_EQ(Send(*c, "POST", "/deletedkeys/quirky/recover?" + std::string(kApi), t).status, 200);
+  EXPECT_EQ(Send(*c, "GET", "/keys/quirky/?" + std::string(kApi), t).status, 200);
+  EXPECT_EQ(Send(*c, "DELETE", "/keys/quirky?" + std::string(kApi), t).status, 200);
+  Reply purge = Send(*c, "DELETE", "/deletedkeys/quirky?" + std::string(kApi), t);
+  EXPECT_EQ(purge.status, 204);
+  EXPECT_TRUE(purge.raw.empty());
+  Reply missing = Send(*c, "GET", "/deletedkeys/quirky?" + std::string(kApi), t);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body["error"]["message"], "Deleted Key not found: quirky");
+}
+
+TEST_F(VaultDaemonTest, ListsPageWithNextLinksThatWorkVerbatim) {
+  auto c = daemon_->Client();
+  const std::string& t = *admin_token_;
+  for (const char* n : {"page-a", "page-b", "page-c"}) {
+    ASSERT_EQ(Send(*c, "POST", std::string("/keys/") + n + "/create?" + kApi, t, R"({"kty":"RSA"})")
+                  .status,
+              200);
+  }
+  std::set<std::string> seen;
+  std::string next = "/keys?" + std::string(kApi) + "&maxresults=1";
+  int pages = 0;
+  while (!next.empty() && pages < 50) {
+    Reply r = Send(*c, "GET", next, t);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    ASSERT_TRUE(r.body["value"].is_array());
+    for (const auto& item : r.body["value"]) {
+      std::string kid = item["kid"];
+      EXPECT_EQ(std::count(kid.begin(), kid.end(), '/'), 4) << "versionless kid expected: " << kid;
+      seen.insert(kid);
+    }
+    next = r.body["nextLink"].is_string()
+               ? r.body["nextLink"].get<std::string>().substr(daemon_->url().size())
+               : "";
+    ++pages;
+  }
+  EXPECT_TRUE(seen.count(daemon_->url() + "/keys/page-b"));
+  EXPECT_GE(pages, 3);
+  Reply versions = Send(*c, "GET", "/keys/page-a/versions?" + std::string(kApi), t);
+  ASSERT_EQ(versions.status, 200);
+  EXPECT_EQ(versions.body["value"].size(), 1u);
+  EXPECT_TRUE(versions.body["nextLink"].is_null());
+}
+
+TEST_F(VaultDaemonTest, BadInputGetsTheRight4xxWithAJsonBodyAndNever5xx) {
+  auto c = daemon_->Client();
+  const std::string& t = *admin_token_;
+  std::string api = std::string("?") + kApi;
+  struct Case {
+    std::string method, target, body;
+    int status;
+  };
+  std::string big(2 << 20, 'a');
+  std::vector<Case> cases = {
+      {"POST", "/keys/kek//wrapkey" + api, "{not json", 400},
+      {"POST", "/keys/kek//wrapkey" + api, "[1,2]", 400},
+      {"POST", "/keys/kek//wrapkey" + api, R"({"alg":"RSA-OAEP","value":"***"})", 400},
+      {"POST", "/keys/kek//wrapkey" + api, R"({"alg":"RSA-OAEP"})", 400},
+      {"POST", "/keys/kek//wrapkey" + api, R"({"alg":42,"value":"AAAA"})", 400},
+      {"POST", "/keys/kek//wrapkey" + api, R"({"alg":"A256KW","value":"AAAA"})", 400},
+      {"POST", "/keys/kek//wrapkey" + api,
+       R"({"alg":"RSA-OAEP","value":")" + std::string(300, 'A') + "\"}", 400},
+      {"POST", "/keys/kek//unwrapkey" + api, R"({"alg":"RSA-OAEP","value":"AAAA"})", 400},
+      {"POST", "/keys/kek//sign" + api, R"({"alg":"RS256","value":"AAAA"})", 400},
+      {"POST", "/keys/kek//wrapkey" + api, "{\"alg\":\"RSA-OAEP\",\"value\":\"" + big + "\"}", 413},
+      {"POST", "/keys/bad_name/create" + api, R"({"kty":"RSA"})", 400},
+      {"POST", "/keys//create" + api, R"({"kty":"RSA"})", 400},
+      {"POST", "/keys/" + std::string(128, 'a') + "/create" + api, R"({"kty":"RSA"})", 400},
+      {"POST", "/keys/h/create" + api, R"({"kty":"RSA-HSM","key_size":2048})", 400},
+      {"POST", "/keys/h/create" + api, R"({"kty":"RSA","key_size":1024})", 400},
+      {"POST", "/keys/h/create" + api, R"({"kty":"RSA","key_size":"big"})", 400},
+      {"POST", "/keys/h/create" + api, "", 400},
+      {"GET", "/keys/kek/nothex" + api, "", 400},
+      {"GET", "/keys/kek", "", 400},
+      {"GET", "/keys/kek?api-version=1.0", "", 400},
+      {"GET", "/keys/..%2F..%2Fetc/" + api, "", 400},
+      {"GET", "/keys/kek/v/x/y" + api, "", 404},
+      {"GET", "/vaults/v1/keys/kek" + api, "", 404},
+      {"GET", "/../../etc/passwd", "", 404},
+      {"POST", "/keys/kek/release" + api, "{}", 400},
+      {"POST", "/rng" + api, R"({"count":8})", 400},
+      {"PUT", "/keys" + api, "{}", 404},
+      {"GET", "/keys" + api + "&maxresults=0", "", 400},
+      {"GET", "/keys" + api + "&$skiptoken=***", "", 400},
+      {"PUT", "/keys/kek/rotationpolicy" + api,
+       R"({"lifetimeActions":[{"trigger":{"timeAfterCreate":"P1D"},"action":{"type":"Explode"}}]})",
+       400},
+      {"POST", "/keys/restore" + api, R"({"value":"AAAA"})", 400},
+      {"GET", "/admin/identities/nobody", "", 404},
+  };
+  for (const auto& k : cases) {
+    Reply r = Send(*c, k.method, k.target, t, k.body);
+    EXPECT_EQ(r.status, k.status) << k.method << " " << k.target.substr(0, 80) << " -> "
+                                  << r.raw.substr(0, 200);
+    EXPECT_LT(r.status, 500);
+    ASSERT_TRUE(r.body.is_object()) << k.target.substr(0, 80) << ": " << r.raw.substr(0, 100);
+    EXPECT_TRUE(r.body.contains("error")) << r.raw.substr(0, 200);
+  }
+  // Forged, expired-looking and malformed tokens: 401 with the challenge.
+  for (std::string bad : std::vector<std::string>{"x", "a.b.c", t.substr(0, t.size() - 4) + "AAAA",
+                                                  "eyJhbGciOiJub25lIn0.eyJvaWQiOiJ4In0."}) {
+    Reply r = Send(*c, "GET", "/keys/kek/" + api, bad);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_NE(std::string(httplib::detail::get_header_value(r.headers, "WWW-Authenticate", 0, "")),
+              "");
+  }
+}
+
+// Every key operation without its permission is 403; with only that permission it succeeds.
+TEST_F(VaultDaemonTest, PermissionMatrix) {
+  auto c = daemon_->Client();
+  const std::string api = std::string("?") + kApi;
+  const std::string& admin = *admin_token_;
+  // Fixtures made by the admin.
+  ASSERT_EQ(
+      Send(*c, "POST", "/keys/pm/create" + api, admin, R"({"kty":"RSA","key_size":2048})").status,
+      200);
+  Reply wrapped =
+      Send(*c, "POST", "/keys/pm//wrapkey" + api, admin, R"({"alg":"RSA-OAEP","value":"AAECAw"})");
+  Reply signed_ = Send(*c, "POST", "/keys/pm//sign" + api, admin,
+                       R"({"alg":"RS256","value":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"})");
+  Reply backup = Send(*c, "POST", "/keys/pm/backup" + api, admin);
+  ASSERT_EQ(backup.status, 200);
+  std::string blob = backup.body["value"];
+  std::string import_jwk;
+  struct Op {
+    std::string perm, method, target, body;
+    std::function<void()> before;  // arranges state so that the permitted call can succeed
+  };
+  auto ensure_deleted = [&](const std::string& name) {
+    Send(*c, "POST", "/keys/" + name + "/create" + api, admin, R"({"kty":"RSA"})");
+    Send(*c, "DELETE", "/keys/" + name + api, admin);
+  };
+  std::vector<Op> ops = {
+      {"get", "GET", "/keys/pm/" + api, "", nullptr},
+      {"list", "GET", "/keys" + api, "", nullptr},
+      {"create", "POST", "/keys/pm-created/create" + api, R"({"kty":"RSA"})", nullptr},
+      {"update", "PATCH", "/keys/pm/" + api, R"({"tags":{"x":"y"}})", nullptr},
+      {"delete", "DELETE", "/keys/pm-del" + api, "",
+       [&] { Send(*c, "POST", "/keys/pm-del/create" + api, admin, R"({"kty":"RSA"})"); }},
+      {"recover", "POST", "/deletedkeys/pm-rec/recover" + api, "",
+       [&] { ensure_deleted("pm-rec"); }},
+      {"purge", "DELETE", "/deletedkeys/pm-pur" + api, "", [&] { ensure_deleted("pm-pur"); }},
+      {"backup", "POST", "/keys/pm/backup" + api, "", nullptr},
+      {"restore", "POST", "/keys/restore" + api, "{\"value\":\"" + blob + "\"}",
+       [&] {
+         Send(*c, "DELETE", "/keys/pm-bk" + api, admin);
+         Send(*c, "DELETE", "/deletedkeys/pm-bk" + api, admin);
+       }},
+      {"rotate", "POST", "/keys/pm/rotate" + api, "", nullptr},
+      {"getrotationpolicy", "GET", "/keys/pm/rotationpolicy" + api, "", nullptr},
+      {"setrotationpolicy", "PUT", "/keys/pm/rotationpolicy" + api,
+       R"({"lifetimeActions":[{"trigger":{"timeAfterCreate":"P90D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P2Y"}})",
+       nullptr},
+      {"wrapKey", "POST", "/keys/pm//wrapkey" + api, R"({"alg":"RSA-OAEP-256","value":"AAECAw"})",
+       nullptr},
+      {"unwrapKey", "POST",
+       "/keys/pm/" +
+           wrapped.body["kid"].get<std::string>().substr(
+               wrapped.body["kid"].get<std::string>().rfind('/') + 1) +
+           "/unwrapkey" + api,
+       "{\"alg\":\"RSA-OAEP\",\"value\":\"" + wrapped.body["value"].get<std::string>() + "\"}",
+       nullptr},
+      {"encrypt", "POST", "/keys/pm//encrypt" + api, R"({"alg":"RSA-OAEP","value":"AAECAw"})",
+       nullptr},
+      {"decrypt", "POST",
+       "/keys/pm/" +
+           wrapped.body["kid"].get<std::string>().substr(
+               wrapped.body["kid"].get<std::string>().rfind('/') + 1) +
+           "/decrypt" + api,
+       "{\"alg\":\"RSA-OAEP\",\"value\":\"" + wrapped.body["value"].get<std::string>() + "\"}",
+       nullptr},
+      {"sign", "POST", "/keys/pm//sign" + api,
+       R"({"alg":"RS256","value":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"})", nullptr},
+      {"verify", "POST",
+       "/keys/pm/" +
+           signed_.body["kid"].get<std::string>().substr(
+               signed_.body["kid"].get<std::string>().rfind('/') + 1) +
+           "/verify" + api,
+       "{\"alg\":\"RS256\",\"digest\":\"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU\",\"value\":"
+       "\"" +
+           signed_.body["value"].get<std::string>() + "\"}",
+       nullptr},
+  };
+  // The backup blob restores as "pm" (its name); restore into a fresh name needs the name free.
+  ops[8].before = [&] {};
+  std::string all_but;
+  std::map<std::string, std::string> only_token, all_but_token;
+  const std::vector<std::string> perms = {"get",
+                                          "list",
+                                          "create",
+                                          "update",
+                                          "import",
+                                          "delete",
+                                          "recover",
+                                          "backup",
+                                          "restore",
+                                          "purge",
+                                          "rotate",
+                                          "getrotationpolicy",
+                                          "setrotationpolicy",
+                                          "wrapKey",
+                                          "unwrapKey",
+                                          "encrypt",
+                                          "decrypt",
+                                          "sign",
+                                          "verify"};
+  for (const auto& op : ops) {
+    std::string others;
+    for (const auto& p : perms) {
+      if (p != op.perm) others += (others.empty() ? "" : ",") + p;
+    }
+    std::string without = Identity("without-" + op.perm, others);
+    std::string with = Identity("with-" + op.perm, op.perm);
+    ASSERT_FALSE(without.empty());
+    ASSERT_FALSE(with.empty());
+    if (op.perm == "restore") {
+      // Restore needs the backed-up name to be free: back up a throwaway key and purge it.
+      Send(*c, "POST", "/keys/pm-bk/create" + api, admin, R"({"kty":"RSA"})");
+      Reply b = Send(*c, "POST", "/keys/pm-bk/backup" + api, admin);
+      Send(*c, "DELETE", "/keys/pm-bk" + api, admin);
+      Send(*c, "DELETE", "/deletedkeys/pm-bk" + api, admin);
+      std::string body = "{\"value\":\"" + b.body["value"].get<std::string>() + "\"}";
+      Reply denied = Send(*c, op.method, op.target, without, body);
+      EXPECT_EQ(denied.status, 403) << op.perm << ": " << denied.raw;
+      Reply allowed = Send(*c, op.method, op.target, with, body);
+      EXPECT_EQ(allowed.status, 200) << op.perm << ": " << allowed.raw;
+      continue;
+    }
+    if (op.before) op.before();
+    Reply denied = Send(*c, op.method, op.target, without, op.body);
+    EXPECT_EQ(denied.status, 403) << op.perm << ": " << denied.raw;
+    EXPECT_EQ(denied.body["error"]["innererror"]["code"], "AccessDenied") << op.perm;
+    Reply allowed = Send(*c, op.method, op.target, with, op.body);
+    EXPECT_TRUE(allowed.status == 200 || allowed.status == 204)
+        << op.perm << ": " << allowed.status << " " << allowed.raw;
+  }
+  // The named role: get, wrapKey, unwrapKey and nothing else.
+  std::string role = Identity("role-user", "", "Key Vault Crypto Service Encryption User");
+  EXPECT_EQ(Send(*c, "GET", "/keys/pm/" + api, role).status, 200);
+  EXPECT_EQ(Send(*c, "POST", "/keys/pm//wrapkey" + api, role,
+                 R"({"alg":"RSA-OAEP-256","value":"AAECAw"})")
+                .status,
+            200);
+  EXPECT_EQ(Send(*c, "GET", "/keys" + api, role).status, 403);
+  EXPECT_EQ(Send(*c, "POST", "/keys/pm//sign" + api, role,
+                 R"({"alg":"RS256","value":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"})")
+                .status,
+            403);
+  // Import: 403 without, 400 (invalid key material) rather than 403 with only import.
+  std::string imp_without = Identity("without-import", "get");
+  std::string imp_with = Identity("with-import", "import");
+  std::string imp =
+      R"({"key":{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB","p":"AQAB","q":"AQAB","dp":"AQAB","dq":"AQAB","qi":"AQAB"}})";
+  EXPECT_EQ(Send(*c, "PUT", "/keys/imp" + api, imp_without, imp).status, 403);
+  EXPECT_EQ(Send(*c, "PUT", "/keys/imp" + api, imp_with, imp).status, 400);
+  // Admin API is for the admin only.
+  EXPECT_EQ(Send(*c, "GET", "/admin/identities", role).status, 403);
+}
+
+TEST_F(VaultDaemonTest, DeletingAnIdentityRevokesItsTokenAtTheNextRequest) {
+  auto c = daemon_->Client();
+  std::string token = Identity("short-lived", "get");
+  EXPECT_EQ(Send(*c, "GET", "/keys/kek/?" + std::string(kApi), token).status, 200);
+  auto args = std::vector<std::string>{"vault", "identity", "delete", "short-lived"};
+  for (auto& a : daemon_->ConnArgs()) args.push_back(a);
+  EXPECT_EQ(RunPgcmk(args).first, 0);
+  Reply r = Send(*c, "GET", "/keys/kek/?" + std::string(kApi), token);
+  EXPECT_EQ(r.status, 401);
+}
+
+TEST_F(VaultDaemonTest, AuditRecordsEveryRequestAndVerifies) {
+  auto c = daemon_->Client();
+  Send(*c, "GET", "/keys/kek/?" + std::string(kApi), "");
+  auto args = std::vector<std::string>{"vault",  "audit",    "show", "--operation",
+                                       "KeyGet", "--output", "json"};
+  for (auto& a : daemon_->ConnArgs()) args.push_back(a);
+  auto [rc, out] = RunPgcmk(args);
+  ASSERT_EQ(rc, 0) << out;
+  json records = json::parse(out)["value"];
+  bool saw401 = false;
+  for (const auto& r : records) saw401 |= r["properties"]["httpStatusCode"] == 401;
+  EXPECT_TRUE(saw401);
+  auto v = std::vector<std::string>{"vault", "audit", "verify"};
+  for (auto& a : daemon_->ConnArgs()) v.push_back(a);
+  auto [rc2, out2] = RunPgcmk(v);
+  EXPECT_EQ(rc2, 0) << out2;
+  EXPECT_NE(out2.find("intact"), std::string::npos);
+}
+
+// A separate vault: kill -9 loses no acknowledged key, and tampering is reported by the CLI.
+TEST(VaultCrashTest, KillDashNineLosesNoAcknowledgedKeyAndTamperingIsDetected) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/false);
+  std::string token = d.AdminToken();
+  std::vector<std::string> kids;
+  {
+    auto c = d.Client();
+    for (int i = 0; i < 5; ++i) {
+      Reply r = Send(*c, "POST", "/keys/crash" + std::to_string(i) + "/create?" + std::string(kApi),
+                     token, R"({"kty":"RSA","key_size":2048})");
+      ASSERT_EQ(r.status, 200);
+      kids.push_back(r.body["key"]["kid"]);
+    }
+  }
+  d.Stop(SIGKILL);
+  d.Start();
+  token = d.AdminToken();
+  auto c = d.Client();
+  for (size_t i = 0; i < kids.size(); ++i) {
+    std::string path = kids[i].substr(kids[i].find("/keys/"));
+    // The port changed: compare the path (name and version).
+    Reply r = Send(*c, "GET", path + "?" + std::string(kApi), token);
+    EXPECT_EQ(r.status, 200) << path;
+  }
+  auto verify =
+      std::vector<std::string>{"vault", "audit", "verify", "--data-dir", d.dir().string()};
+  EXPECT_EQ(RunPgcmk(verify).first, 0);
+  d.Stop(SIGTERM);
+  // Edit one audit record behind the vault's back.
+  std::string cmd = "sqlite3 " + (d.dir() / "vault.db").string() +
+                    " \"UPDATE audit SET record=replace(record,'KeyCreate','KeyDelete') WHERE "
+                    "seq=(SELECT min(seq)+3 FROM audit)\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  d.Start();
+  auto [rc, out] = RunPgcmk(verify);
+  EXPECT_EQ(rc, 7) << out;
+  EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
+}
+
+TEST(VaultTlsTest, ServesHttpsWithItsPrivateCaAndRefusesTls11) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/true);
+  EXPECT_TRUE(d.url().starts_with("https://127.0.0.1:"));
+  std::string token = d.AdminToken();
+  ASSERT_FALSE(token.empty());
+  auto c = d.Client();
+  EXPECT_EQ(Send(*c, "GET", "/keys?" + std::string(kApi), token).status, 200);
+  std::string port = d.url().substr(d.url().rfind(':') + 1);
+  std::string s11 =
+      "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + port + " -tls1_1 >/dev/null 2>&1";
+  EXPECT_NE(std::system(s11.c_str()), 0);
+  std::string s12 = "echo | timeout 10 openssl s_client -connect 127.0.0.1:" + port +
+                    " -tls1_2 -verify_return_error -CAfile " +
+                    (d.dir() / "tls" / "ca.pem").string() + " >/dev/null 2>&1";
+  EXPECT_EQ(std::system(s12.c_str()), 0);
+  // No private key in clear anywhere in the data directory.
+  std::string grep = "grep -rl 'PRIVATE KEY' " + d.dir().string() + " >/dev/null 2>&1";
+  EXPECT_NE(std::system(grep.c_str()), 0);
+}
+
+}  // namespace
+}  // namespace pgcmk::vault_test
