@@ -98,13 +98,14 @@ struct FsArgs {
   std::vector<std::string> positional;
   int key_fd = -1;
   bool writeback_cache = false;
+  bool xattrs = false;
 };
 
 Result<FsArgs> ParseArgs(std::span<const std::string> args) {
   FsArgs out;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (a == "--key-fd" || a == "--writeback-cache") {
+    if (a == "--key-fd" || a == "--writeback-cache" || a == "--xattrs") {
       if (i + 1 >= args.size()) return Err(StatusCode::kInvalidArgument, a + " needs a value");
       const std::string& v = args[++i];
       if (a == "--key-fd") {
@@ -113,9 +114,9 @@ Result<FsArgs> ParseArgs(std::span<const std::string> args) {
           return Err(StatusCode::kInvalidArgument, "--key-fd needs a descriptor number");
         }
       } else if (v == "on" || v == "off") {
-        out.writeback_cache = v == "on";
+        (a == "--xattrs" ? out.xattrs : out.writeback_cache) = v == "on";
       } else {
-        return Err(StatusCode::kInvalidArgument, "--writeback-cache takes on or off");
+        return Err(StatusCode::kInvalidArgument, a + " takes on or off");
       }
     } else if (a.starts_with("--")) {
       return Err(StatusCode::kInvalidArgument, "unknown option " + a);
@@ -160,8 +161,10 @@ Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
   auto args = ParseArgs(raw);
   if (!args) return args.error();
   if (args->positional.size() != 2) {
-    return Status(StatusCode::kInvalidArgument,
-                  "usage: pgcmk fs mount BACKING MOUNTPOINT [--key-fd N] [--writeback-cache on]");
+    return Status(
+        StatusCode::kInvalidArgument,
+        "usage: pgcmk fs mount BACKING MOUNTPOINT [--key-fd N] [--writeback-cache on|off] "
+        "[--xattrs on|off]");
   }
   std::unique_ptr<storage::Volume> volume;
   {
@@ -182,6 +185,7 @@ Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
 
   fuse::MountOptions options;
   options.writeback_cache = args->writeback_cache;
+  options.xattrs = args->xattrs;
   auto mount = fuse::Mount::Start(*volume, args->positional[1], options);
   if (!mount) return mount.error();
   if (ctx.format == OutputFormat::kJson) {
@@ -206,7 +210,8 @@ Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
 void RegisterFsCommands(CommandTable& table) {
   table.Add({"fs init", "BACKING [--key-fd N]",
              "Initialise an encrypted volume in BACKING (key from fd N or the terminal)", RunInit});
-  table.Add({"fs mount", "BACKING MOUNTPOINT [--key-fd N] [--writeback-cache on|off]",
+  table.Add({"fs mount",
+             "BACKING MOUNTPOINT [--key-fd N] [--writeback-cache on|off] [--xattrs on|off]",
              "Serve the encrypted volume BACKING at MOUNTPOINT until SIGTERM/SIGINT", RunMount});
 }
 

@@ -648,6 +648,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t lengt
 }
 
 Status XattrTarget(Mount::Impl& fs, fuse_ino_t ino, std::string* path) {
+  if (!fs.options.xattrs) return Status(StatusCode::kUnimplemented, "xattrs off", ENOSYS);
   Inode& inode = fs.Get(ino);
   if (inode.is_symlink) return Status(StatusCode::kUnimplemented, "xattr on symlink", ENOTSUP);
   *path = ProcPath(inode.fd.get());
@@ -657,6 +658,9 @@ Status XattrTarget(Mount::Impl& fs, fuse_ino_t ino, std::string* path) {
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                 int flags) {
   Run(req, [&]() -> Status {
+    if (!Fs(req).options.xattrs) {
+      return Status(StatusCode::kUnimplemented, "xattrs are off for this mount", EOPNOTSUPP);
+    }
     if (Volume::IsReservedXattr(name)) {
       return Status(StatusCode::kPermissionDenied, "reserved", EPERM);
     }

@@ -31,6 +31,12 @@ namespace pgcmk::fuse {
 struct MountOptions {
   // Kernel writeback cache (FUSE_CAP_WRITEBACK_CACHE); see docs/benchmarks-storage.md.
   bool writeback_cache = false;
+  // Extended attributes. Off, the filesystem answers getxattr/listxattr with ENOSYS once, after
+  // which the kernel stops asking (setxattr then fails with EOPNOTSUPP): without that, the kernel
+  // sends a getxattr("security.capability") round trip before every write(2), which halves write
+  // throughput. PostgreSQL never uses xattrs. On, user xattrs pass through (except the reserved
+  // prefix, see storage::Volume).
+  bool xattrs = false;
   // Upper bound for worker threads of the multithreaded loop.
   unsigned max_threads = 16;
   // Largest read/write request in bytes (kernel limit 1 MiB).
@@ -38,7 +44,7 @@ struct MountOptions {
   // Seconds the kernel may cache attributes and names.
   double attr_timeout_seconds = 1.0;
   // Extra "-o" mount options (comma separated), e.g. for tests.
-  std::string extra_options;
+  std::string extra_options = {};
 };
 
 class Mount {

@@ -375,9 +375,24 @@ TEST(MountSemanticsTest, RmdirOfNonEmptyDirectoryKeepsItsErrno) {
   EXPECT_EQ(errno, ENOENT);
 }
 
-TEST(MountSemanticsTest, XattrsPassThroughExceptTheReservedPrefix) {
+TEST(MountSemanticsTest, XattrsOffFailWithEopnotsupp) {
   TempDir tmp;
   Mounted m(tmp.path());
+  ASSERT_TRUE(m.ok());
+  const fs::path f = m.mnt() / "f";
+  ASSERT_TRUE(WriteFile(f, AsBytes("x")).ok());
+  char buf[64];
+  EXPECT_EQ(::getxattr(f.c_str(), "user.comment", buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  EXPECT_EQ(::setxattr(f.c_str(), "user.comment", "hi", 2, 0), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ASSERT_TRUE(WriteFile(f, AsBytes("still writable")).ok());
+  EXPECT_EQ(ReadFile(f), ToBytes("still writable"));
+}
+
+TEST(MountSemanticsTest, XattrsPassThroughExceptTheReservedPrefix) {
+  TempDir tmp;
+  Mounted m(tmp.path(), {.xattrs = true});
   ASSERT_TRUE(m.ok());
   const fs::path f = m.mnt() / "f";
   ASSERT_TRUE(WriteFile(f, AsBytes("x")).ok());

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Storage benchmark: PostgreSQL 15 and fio on a plain directory, on the pgcmk encrypted mount and
+# on gocryptfs (the best-known peer), interleaved (A B C A B C ...) on one machine; prints medians
+# and ratios to the plain directory as a Markdown table. Not part of `make test`.
+#
+#   bench/storage_bench.sh PGCMK_BIN [ROUNDS]
+#
+# Environment: KINDS (default "plain pgcmk gocryptfs"; also "pgcmk-wb" = writeback cache on),
+# SCALE (20), CLIENTS (4), SECONDS_PER_RUN (20), FIO_SECONDS (15), OUT (results directory).
+# Runs as root and puts PostgreSQL, the mounts and fio under the unprivileged user pgcmk.
+set -euo pipefail
+
+PGCMK=${1:?usage: storage_bench.sh PGCMK_BIN [ROUNDS]}
+ROUNDS=${2:-3}
+KINDS=${KINDS:-plain pgcmk gocryptfs}
+SCALE=${SCALE:-20}
+CLIENTS=${CLIENTS:-4}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
+FIO_SECONDS=${FIO_SECONDS:-15}
+PGBIN=/usr/lib/postgresql/15/bin
+[[ $(id -u) -eq 0 ]] || { echo "run as root (it uses runuser and drop_caches)" >&2; exit 1; }
+[[ $(stat -c %a /dev/fuse) == 666 ]] || chmod 0666 /dev/fuse
+as_pg() { runuser -u pgcmk -- "$@"; }
+
+WORK=$(mktemp -d /var/tmp/pgcmk-bench-XXXXXX)
+chmod 0755 "$WORK"
+chown pgcmk: "$WORK"
+OUT=${OUT:-$WORK/results}
+mkdir -p "$OUT"
+RESULTS=$OUT/raw.csv
+echo "round,kind,metric,value" >"$RESULTS"
+PORT=$((20000 + RANDOM % 20000))
+FS_PID=
+log() { echo "storage_bench: $*" >&2; }
+
+cleanup() {
+  set +e
+  for k in $KINDS; do
+    [[ -f $WORK/$k/dir/data/postmaster.pid ]] &&
+      as_pg "$PGBIN/pg_ctl" -D "$WORK/$k/dir/data" -m immediate stop >/dev/null 2>&1
+  done
+  unmount_kind
+  rm -rf "$WORK"/plain "$WORK"/pgcmk* "$WORK"/gocryptfs
+}
+trap cleanup EXIT
+
+# Prepares the kind's directory at $WORK/KIND/dir (mounting if needed).
+mount_kind() {
+  local kind=$1 base=$WORK/$1
+  rm -rf "$base"
+  as_pg mkdir -p "$base/dir"
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$base/key"
+  chown pgcmk: "$base/key"
+  chmod 0600 "$base/key"
+  case $kind in
+    plain) ;;
+    pgcmk | pgcmk-wb)
+      local wb=off
+      [[ $kind == pgcmk-wb ]] && wb=on
+      as_pg bash -c 'exec "$1" fs init "$2" --key-fd 3 3<"$3"' _ "$PGCMK" "$base/backing" "$base/key" >/dev/null
+      as_pg bash -c 'echo $$ > "$1/fs.pid"; exec "$2" fs mount "$3" "$4" --key-fd 3 --writeback-cache "$5" 3<"$1/key"' \
+        _ "$base" "$PGCMK" "$base/backing" "$base/dir" "$wb" >>"$base/fs.log" 2>&1 &
+      for _ in $(seq 100); do grep -q " $base/dir fuse" /proc/mounts && break; sleep 0.1; done
+      FS_PID=$(cat "$base/fs.pid")
+      ;;
+    gocryptfs)
+      as_pg mkdir -p "$base/cipher"
+      as_pg gocryptfs -q -init -passfile "$base/key" "$base/cipher" >/dev/null
+      as_pg gocryptfs -q -passfile "$base/key" "$base/cipher" "$base/dir"
+      ;;
+  esac
+}
+
+unmount_kind() {
+  if [[ -n $FS_PID ]]; then
+    kill -TERM "$FS_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$FS_PID" 2>/dev/null || break; sleep 0.1; done
+    FS_PID=
+  fi
+  for k in $KINDS; do
+    grep -q " $WORK/$k/dir fuse" /proc/mounts && as_pg fusermount3 -u -z "$WORK/$k/dir"
+  done
+  return 0
+}
+
+record() { echo "$1,$2,$3,$4" >>"$RESULTS"; }
+
+bench_postgres() {
+  local round=$1 kind=$2 data=$WORK/$2/dir/data
+  as_pg "$PGBIN/initdb" -D "$data" --data-checksums -A trust -U postgres >/dev/null
+  as_pg tee -a "$data/postgresql.conf" >/dev/null <<EOF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$WORK'
+fsync = on
+EOF
+  as_pg "$PGBIN/pg_ctl" -D "$data" -l "$WORK/$kind/pg.log" -w start >/dev/null
+  local pgb=(as_pg pgbench -h 127.0.0.1 -p "$PORT" -U postgres)
+  local t0 t1
+  t0=$(date +%s.%N)
+  "${pgb[@]}" -i -q -s "$SCALE" postgres >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  record "$round" "$kind" init_s "$(echo "$t1 - $t0" | bc)"
+  "${pgb[@]}" -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" postgres 2>/dev/null |
+    awk -v r="$round" -v k="$kind" -F'[ =]+' '/^tps/ {print r "," k ",rw_tps," $2}' >>"$RESULTS"
+  "${pgb[@]}" -S -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" postgres 2>/dev/null |
+    awk -v r="$round" -v k="$kind" -F'[ =]+' '/^tps/ {print r "," k ",ro_tps," $2}' >>"$RESULTS"
+  as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  as_pg rm -rf "$data"
+}
+
+bench_fio() {
+  local round=$1 kind=$2 dir=$WORK/$2/dir/fio
+  as_pg mkdir -p "$dir"
+  local common=(--directory="$dir" --ioengine=psync --group_reporting --output-format=json)
+  as_pg fio --name=seqwrite "${common[@]}" --rw=write --bs=1M --size=1G --end_fsync=1 \
+    >"$WORK/fio.json"
+  record "$round" "$kind" seq_write_MBps \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["bw"]/1024)' "$WORK/fio.json")"
+  sync
+  echo 3 >/proc/sys/vm/drop_caches
+  as_pg fio --name=seqwrite "${common[@]}" --rw=read --bs=1M --size=1G >"$WORK/fio.json"
+  record "$round" "$kind" seq_read_MBps \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["read"]["bw"]/1024)' "$WORK/fio.json")"
+  as_pg fio --name=randrw "${common[@]}" --rw=randrw --bs=8k --size=512M --numjobs=4 \
+    --time_based --runtime="$FIO_SECONDS" --fdatasync=64 >"$WORK/fio.json"
+  record "$round" "$kind" randrw_8k_iops \
+    "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["read"]["iops"]+j["write"]["iops"])' "$WORK/fio.json")"
+  as_pg rm -rf "$dir"
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  for kind in $KINDS; do
+    log "round $round: $kind"
+    mount_kind "$kind"
+    bench_postgres "$round" "$kind"
+    bench_fio "$round" "$kind"
+    unmount_kind
+    rm -rf "${WORK:?}/$kind"
+  done
+done
+
+python3 - "$RESULTS" "$KINDS" <<'EOF' | tee "$OUT/table.md"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+kinds = sys.argv[2].split()
+metrics = [("init_s", "`pgbench -i` (s)", True), ("rw_tps", "read-write TPS", False),
+           ("ro_tps", "select-only TPS", False), ("seq_write_MBps", "seq write MB/s", False),
+           ("seq_read_MBps", "seq read MB/s (cold)", False), ("randrw_8k_iops", "8 KiB randrw IOPS", False)]
+med = {}
+for k in kinds:
+    for m, _, _ in metrics:
+        vals = [float(r["value"]) for r in rows if r["kind"] == k and r["metric"] == m]
+        med[k, m] = statistics.median(vals) if vals else float("nan")
+print("| storage | " + " | ".join(t for _, t, _ in metrics) + " |")
+print("|---" * (len(metrics) + 1) + "|")
+for k in kinds:
+    cells = []
+    for m, _, lower_better in metrics:
+        base, v = med["plain", m], med[k, m]
+        ratio = v / base if base else float("nan")
+        cells.append(f"{ratio:.2f}x ({v:.4g})" if lower_better else f"{ratio:.2f} ({v:.4g})")
+    print(f"| {k} | " + " | ".join(cells) + " |")
+EOF
+log "raw results: $RESULTS"
