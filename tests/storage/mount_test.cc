@@ -9,11 +9,14 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +29,35 @@
 #include "storage/model_checker.h"
 #include "storage/result_macros.h"
 #include "storage/volume.h"
+
+// Sync calls on files under a watched directory are counted: this executable's fsync/fdatasync
+// interpose libc's for the in-process filesystem (and the test itself), so a test can prove that
+// the filesystem forwards every fsync, fdatasync and directory fsync to the backing store.
+namespace {
+std::atomic<bool> g_watching{false};
+char g_watched_prefix[256];
+std::atomic<int> g_backing_fsyncs{0};
+std::atomic<int> g_backing_fdatasyncs{0};
+
+void CountIfWatched(int fd, std::atomic<int>& counter) {
+  if (!g_watching.load()) return;
+  char link[64], target[512];
+  std::snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(link, target, sizeof(target) - 1);
+  if (n <= 0) return;
+  target[n] = 0;
+  if (std::strncmp(target, g_watched_prefix, std::strlen(g_watched_prefix)) == 0) ++counter;
+}
+}  // namespace
+
+extern "C" int fsync(int fd) {
+  CountIfWatched(fd, g_backing_fsyncs);
+  return static_cast<int>(::syscall(SYS_fsync, fd));
+}
+extern "C" int fdatasync(int fd) {
+  CountIfWatched(fd, g_backing_fdatasyncs);
+  return static_cast<int>(::syscall(SYS_fdatasync, fd));
+}
 
 namespace pgcmk {
 namespace {
@@ -478,6 +510,36 @@ TEST(MountSemanticsTest, ConcurrentWritersOnOneFile) {
   ASSERT_EQ(all.size(), 64u * 8192);
   for (int page = 0; page < 64; ++page) {
     ASSERT_EQ(all[static_cast<size_t>(page) * 8192 + 100], page + 1) << page;
+  }
+}
+
+// fsync, fdatasync and directory fsync must reach the backing store (CryFS acknowledged them
+// without syncing anything), and nothing is synced that was not asked for.
+TEST(MountDurabilityTest, FsyncFdatasyncAndFsyncdirReachTheBackingStore) {
+  for (bool writeback : {false, true}) {
+    SCOPED_TRACE(writeback ? "writeback cache on" : "writeback cache off");
+    TempDir tmp;
+    Mounted m(tmp.path(), {.writeback_cache = writeback});
+    ASSERT_TRUE(m.ok());
+    const std::string prefix = m.backing().string() + "/";
+    std::snprintf(g_watched_prefix, sizeof(g_watched_prefix), "%s", prefix.c_str());
+    g_backing_fsyncs = 0;
+    g_backing_fdatasyncs = 0;
+    g_watching = true;
+    fs::create_directories(m.mnt() / "pg_wal");
+    UniqueFd fd(::open((m.mnt() / "pg_wal" / "000000010000000000000001").c_str(),
+                       O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    ASSERT_TRUE(fd.valid());
+    ASSERT_TRUE(PwriteAll(fd.get(), Bytes(8192, 7), 0).ok());
+    EXPECT_EQ(g_backing_fsyncs + g_backing_fdatasyncs, 0) << "nothing synced unasked";
+    ASSERT_EQ(::fdatasync(fd.get()), 0);
+    EXPECT_EQ(g_backing_fdatasyncs, 1);
+    ASSERT_EQ(::fsync(fd.get()), 0);
+    EXPECT_EQ(g_backing_fsyncs, 1);
+    UniqueFd dir(::open((m.mnt() / "pg_wal").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_EQ(::fsync(dir.get()), 0);
+    EXPECT_EQ(g_backing_fsyncs, 2) << "directory fsync";
+    g_watching = false;
   }
 }
 
