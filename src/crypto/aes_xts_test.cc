@@ -188,6 +188,30 @@ TEST(XtsCipherTest, EncryptUnitsMatchesUnitByUnitCalls) {
   EXPECT_EQ(cipher->EncryptUnits(0, 16, buf, shorter).code(), StatusCode::kInvalidArgument);
 }
 
+// More threads than cached context slots (64): the overflow path must give the same results.
+TEST(XtsCipherTest, MoreThreadsThanSlotsStillCorrect) {
+  auto cipher = XtsCipher::Create(TestKey());
+  ASSERT_TRUE(cipher.has_value());
+  const Bytes plain = Pattern(4096, 42);
+  Bytes expected(4096);
+  ASSERT_TRUE(cipher->Encrypt(XtsTweakForUnit(9), plain, expected).ok());
+  std::atomic<int> mismatches{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 96; ++t) {
+    threads.emplace_back([&] {
+      while (!go.load()) std::this_thread::yield();
+      Bytes out(4096);
+      for (int round = 0; round < 20; ++round) {
+        if (!cipher->Encrypt(XtsTweakForUnit(9), plain, out).ok() || out != expected) ++mismatches;
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
 TEST(XtsCipherTest, MovedFromCipherFailsCleanly) {
   auto cipher = XtsCipher::Create(TestKey());
   ASSERT_TRUE(cipher.has_value());
