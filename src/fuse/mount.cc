@@ -800,7 +800,9 @@ Result<Mount> Mount::Start(const storage::Volume& volume, const std::filesystem:
     fuse_loop_config* config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(config, 1);
     fuse_loop_cfg_set_max_threads(config, raw->options.max_threads);
-    fuse_loop_cfg_set_idle_threads(config, 4);
+    // Idle workers stay: with a low limit libfuse creates and destroys a thread for almost every
+    // burst of requests (hundreds per second under pgbench).
+    fuse_loop_cfg_set_idle_threads(config, raw->options.max_threads);
     raw->loop_result = fuse_session_loop_mt(raw->session, config);
     fuse_loop_cfg_destroy(config);
     raw->running = false;

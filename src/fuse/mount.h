@@ -11,7 +11,10 @@
 // Stop unmounts (lazily, like `fusermount3 -u -z`), joins the worker threads and is idempotent;
 // the destructor calls it. If something else unmounts the filesystem, the loop ends and
 // running() turns false. The mount is visible to its own OS user only (no allow_other), with the
-// kernel checking permissions (default_permissions).
+// kernel checking permissions (default_permissions): start it in the process that runs as
+// PostgreSQL's OS user (a root process would need extra_options = "allow_other", which the notes
+// warn against). Stop() returns once no process has files open on the mount (stop PostgreSQL
+// first).
 //
 // Caching: the kernel page cache is kept across opens (keep_cache); the filesystem assumes it is
 // the only writer of the backing directory while mounted. Errors from the backing store reach the
