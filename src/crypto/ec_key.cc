@@ -2,20 +2,17 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/decoder.h>
 #include <openssl/ec.h>
-#include <openssl/encoder.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "crypto/openssl_handles.h"
+#include "crypto/pkey_codec.h"
 
 namespace pgcmk::crypto {
 namespace {
 
-using internal::BioPtr;
 using internal::BnPtr;
 using internal::PkeyCtxPtr;
 using internal::PkeyPtr;
@@ -55,17 +52,6 @@ const EVP_MD* HashFor(EcSignatureAlgorithm alg) {
   return EVP_sha256();
 }
 
-Bytes Digest(const EVP_MD* md, ByteView message) {
-  Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
-  unsigned int len = 0;
-  if (EVP_Digest(message.data(), message.size(), out.data(), &len, md, nullptr) != 1) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  out.resize(len);
-  return out;
-}
-
 // The named curve of an EC key, or an error for anything else (explicit parameters included).
 Result<EcCurve> CurveOf(const EVP_PKEY* pkey) {
   if (!EVP_PKEY_is_a(pkey, "EC")) return Err(StatusCode::kInvalidArgument, "not an EC key");
@@ -81,43 +67,6 @@ Result<EcCurve> CurveOf(const EVP_PKEY* pkey) {
     if (group == c.group_name) return c.curve;
   }
   return Err(StatusCode::kInvalidArgument, "unsupported EC curve");
-}
-
-Result<PkeyPtr> Decode(ByteView data, const char* input_type, int selection) {
-  EVP_PKEY* pkey = nullptr;
-  OSSL_DECODER_CTX* dctx =
-      OSSL_DECODER_CTX_new_for_pkey(&pkey, input_type, nullptr, "EC", selection, nullptr, nullptr);
-  if (dctx == nullptr) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "EC decoder unavailable"));
-  }
-  const unsigned char* p = data.data();
-  size_t len = data.size();
-  const int ok = OSSL_DECODER_from_data(dctx, &p, &len);
-  OSSL_DECODER_CTX_free(dctx);
-  if (ok != 1 || pkey == nullptr) {
-    EVP_PKEY_free(pkey);
-    internal::DiscardOpenSslErrors();
-    return Err(StatusCode::kInvalidArgument, "cannot parse EC key");
-  }
-  PkeyPtr owned(pkey);
-  if (len != 0) return Err(StatusCode::kInvalidArgument, "trailing data after EC key");
-  return owned;
-}
-
-Result<SecretBytes> Encode(const EVP_PKEY* pkey, const char* output_type) {
-  OSSL_ENCODER_CTX* ectx =
-      OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, output_type, "PrivateKeyInfo", nullptr);
-  if (ectx == nullptr) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "EC encoder unavailable"));
-  }
-  unsigned char* data = nullptr;
-  size_t len = 0;
-  const int ok = OSSL_ENCODER_to_data(ectx, &data, &len);
-  OSSL_ENCODER_CTX_free(ectx);
-  if (ok != 1) return Err(internal::OpenSslError(StatusCode::kInternal, "EC encoding failed"));
-  SecretBytes out = SecretBytes::CopyFrom(ByteView(data, len));
-  OPENSSL_clear_free(data, len);
-  return out;
 }
 
 // Public-key validity (on the curve, not the identity, right order) for imported keys.
@@ -174,23 +123,14 @@ Result<PkeyPtr> FromJwkParams(const EcJwk& jwk, const SecretBytes* d) {
       OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) ==
           1 &&
       (!priv || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv.get()) == 1);
-  OSSL_PARAM* params = pushed ? OSSL_PARAM_BLD_to_param(bld) : nullptr;
-  OSSL_PARAM_BLD_free(bld);
-  if (params == nullptr) {
+  if (!pushed) {
+    OSSL_PARAM_BLD_free(bld);
     return Err(internal::OpenSslError(StatusCode::kInternal, "EC parameter build failed"));
   }
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* pkey = nullptr;
-  const int selection = priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY;
-  const bool ok = ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
-                  EVP_PKEY_fromdata(ctx.get(), &pkey, selection, params) == 1;
-  OSSL_PARAM_free(params);  // secure-flagged bignums land in a block freed with clear_free
-  if (!ok) {
-    EVP_PKEY_free(pkey);
-    internal::DiscardOpenSslErrors();
-    return Err(StatusCode::kInvalidArgument, "invalid EC key parameters");
-  }
-  return PkeyPtr(pkey);
+  auto pkey = internal::KeyFromParams(bld, "EC", priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
+                                      "EC key parameters");
+  OSSL_PARAM_BLD_free(bld);
+  return pkey;
 }
 
 Bytes Coordinate(const EVP_PKEY* pkey, const char* name, size_t size) {
@@ -309,14 +249,16 @@ Result<EcPublicKey> EcPublicKey::FromJwk(const EcJwk& jwk) {
 }
 
 Result<EcPublicKey> EcPublicKey::FromDer(ByteView der) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der, "DER", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey,
+                         internal::DecodeKey(der, "DER", "EC", EVP_PKEY_PUBLIC_KEY, "EC key"));
   PGCMK_ASSIGN_OR_RETURN(EcCurve curve, CurveOf(pkey.get()));
   PGCMK_RETURN_IF_ERROR_R(CheckPublic(pkey.get()));
   return EcPublicKey(std::make_unique<Impl>(Impl{std::move(pkey), curve}));
 }
 
 Result<EcPublicKey> EcPublicKey::FromPem(std::string_view pem) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(AsBytes(pem), "PEM", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_ASSIGN_OR_RETURN(
+      PkeyPtr pkey, internal::DecodeKey(AsBytes(pem), "PEM", "EC", EVP_PKEY_PUBLIC_KEY, "EC key"));
   PGCMK_ASSIGN_OR_RETURN(EcCurve curve, CurveOf(pkey.get()));
   PGCMK_RETURN_IF_ERROR_R(CheckPublic(pkey.get()));
   return EcPublicKey(std::make_unique<Impl>(Impl{std::move(pkey), curve}));
@@ -330,28 +272,9 @@ EcJwk EcPublicKey::ToJwk() const {
                Coordinate(impl_->pkey.get(), OSSL_PKEY_PARAM_EC_PUB_Y, size)};
 }
 
-Bytes EcPublicKey::ToDer() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(impl_->pkey.get(), &der);
-  if (len <= 0) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
-}
+Bytes EcPublicKey::ToDer() const { return internal::PublicKeyDer(impl_->pkey.get()); }
 
-std::string EcPublicKey::ToPem() const {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get()) != 1) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
+std::string EcPublicKey::ToPem() const { return internal::PublicKeyPem(impl_->pkey.get()); }
 
 Status EcPublicKey::VerifyDigest(EcSignatureAlgorithm alg, ByteView digest,
                                  ByteView signature) const {
@@ -361,12 +284,12 @@ Status EcPublicKey::VerifyDigest(EcSignatureAlgorithm alg, ByteView digest,
 }
 
 Status EcPublicKey::Verify(EcSignatureAlgorithm alg, ByteView message, ByteView signature) const {
-  return VerifyDigest(alg, Digest(HashFor(alg), message), signature);
+  return VerifyDigest(alg, internal::Digest(HashFor(alg), message), signature);
 }
 
 Status EcPublicKey::VerifyDerSignature(EcSignatureAlgorithm alg, ByteView message,
                                        ByteView der_signature) const {
-  return VerifyDer(impl_->pkey.get(), impl_->curve, alg, Digest(HashFor(alg), message),
+  return VerifyDer(impl_->pkey.get(), impl_->curve, alg, internal::Digest(HashFor(alg), message),
                    der_signature);
 }
 
@@ -392,14 +315,16 @@ Result<EcPrivateKey> EcPrivateKey::Generate(EcCurve curve) {
 }
 
 Result<EcPrivateKey> EcPrivateKey::FromPkcs8Der(const SecretBytes& der) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der.reveal(), "DER", EVP_PKEY_KEYPAIR));
+  PGCMK_ASSIGN_OR_RETURN(
+      PkeyPtr pkey, internal::DecodeKey(der.reveal(), "DER", "EC", EVP_PKEY_KEYPAIR, "EC key"));
   PGCMK_ASSIGN_OR_RETURN(EcCurve curve, CurveOf(pkey.get()));
   PGCMK_RETURN_IF_ERROR_R(CheckKeyPair(pkey.get()));
   return EcPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey), curve}));
 }
 
 Result<EcPrivateKey> EcPrivateKey::FromPem(const SecretBytes& pem) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(pem.reveal(), "PEM", EVP_PKEY_KEYPAIR));
+  PGCMK_ASSIGN_OR_RETURN(
+      PkeyPtr pkey, internal::DecodeKey(pem.reveal(), "PEM", "EC", EVP_PKEY_KEYPAIR, "EC key"));
   PGCMK_ASSIGN_OR_RETURN(EcCurve curve, CurveOf(pkey.get()));
   PGCMK_RETURN_IF_ERROR_R(CheckKeyPair(pkey.get()));
   return EcPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey), curve}));
@@ -414,25 +339,17 @@ Result<EcPrivateKey> EcPrivateKey::FromJwk(const EcJwk& pub, const SecretBytes& 
 EcCurve EcPrivateKey::curve() const { return impl_->curve; }
 
 EcPublicKey EcPrivateKey::PublicKey() const {
-  EVP_PKEY* pub = nullptr;
-  OSSL_PARAM* params = nullptr;
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (EVP_PKEY_todata(impl_->pkey.get(), EVP_PKEY_PUBLIC_KEY, &params) != 1 || !ctx ||
-      EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &pub, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    // Only allocation failure gets here; fall back to sharing the key object (read-only use).
-    internal::DiscardOpenSslErrors();
-    EVP_PKEY_up_ref(impl_->pkey.get());
-    pub = impl_->pkey.get();
-  }
-  OSSL_PARAM_free(params);
-  return EcPublicKey(
-      std::make_unique<EcPublicKey::Impl>(EcPublicKey::Impl{PkeyPtr(pub), impl_->curve}));
+  return EcPublicKey(std::make_unique<EcPublicKey::Impl>(
+      EcPublicKey::Impl{internal::PublicOnlyCopy(impl_->pkey.get(), "EC"), impl_->curve}));
 }
 
-Result<SecretBytes> EcPrivateKey::ToPkcs8Der() const { return Encode(impl_->pkey.get(), "DER"); }
+Result<SecretBytes> EcPrivateKey::ToPkcs8Der() const {
+  return internal::EncodePrivateKeyPkcs8(impl_->pkey.get(), "DER");
+}
 
-Result<SecretBytes> EcPrivateKey::ToPem() const { return Encode(impl_->pkey.get(), "PEM"); }
+Result<SecretBytes> EcPrivateKey::ToPem() const {
+  return internal::EncodePrivateKeyPkcs8(impl_->pkey.get(), "PEM");
+}
 
 Result<Bytes> EcPrivateKey::SignDigest(EcSignatureAlgorithm alg, ByteView digest) const {
   if (EcCurveFor(alg) != impl_->curve) {
@@ -455,7 +372,7 @@ Result<Bytes> EcPrivateKey::SignDigest(EcSignatureAlgorithm alg, ByteView digest
 }
 
 Result<Bytes> EcPrivateKey::Sign(EcSignatureAlgorithm alg, ByteView message) const {
-  return SignDigest(alg, Digest(HashFor(alg), message));
+  return SignDigest(alg, internal::Digest(HashFor(alg), message));
 }
 
 }  // namespace pgcmk::crypto

@@ -2,20 +2,17 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/decoder.h>
-#include <openssl/encoder.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "crypto/openssl_handles.h"
+#include "crypto/pkey_codec.h"
 
 namespace pgcmk::crypto {
 namespace {
 
-using internal::BioPtr;
 using internal::BnPtr;
 using internal::PkeyCtxPtr;
 using internal::PkeyPtr;
@@ -72,18 +69,6 @@ SchemeInfo Scheme(RsaSignatureScheme scheme) {
   return {nullptr, false};
 }
 
-Bytes Digest(const EVP_MD* md, ByteView message) {
-  Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
-  unsigned int len = 0;
-  // EVP_Digest on an in-memory buffer with a built-in hash only fails on allocation failure.
-  if (EVP_Digest(message.data(), message.size(), out.data(), &len, md, nullptr) != 1) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  out.resize(len);
-  return out;
-}
-
 size_t ModulusBytes(const EVP_PKEY* pkey) { return static_cast<size_t>(EVP_PKEY_get_size(pkey)); }
 
 // Shared checks for every key we accept, imported or generated.
@@ -105,44 +90,6 @@ Status CheckKeyShape(const EVP_PKEY* pkey, RsaKeySizePolicy policy) {
     return Status(StatusCode::kInvalidArgument, "RSA public exponent must be odd and > 1");
   }
   return Status::Ok();
-}
-
-Result<PkeyPtr> Decode(ByteView data, const char* input_type, int selection) {
-  EVP_PKEY* pkey = nullptr;
-  OSSL_DECODER_CTX* dctx =
-      OSSL_DECODER_CTX_new_for_pkey(&pkey, input_type, nullptr, "RSA", selection, nullptr, nullptr);
-  if (dctx == nullptr) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA decoder unavailable"));
-  }
-  const unsigned char* p = data.data();
-  size_t len = data.size();
-  const int ok = OSSL_DECODER_from_data(dctx, &p, &len);
-  OSSL_DECODER_CTX_free(dctx);
-  if (ok != 1 || pkey == nullptr) {
-    EVP_PKEY_free(pkey);
-    internal::DiscardOpenSslErrors();
-    return Err(StatusCode::kInvalidArgument, "cannot parse RSA key");
-  }
-  PkeyPtr owned(pkey);
-  if (len != 0) return Err(StatusCode::kInvalidArgument, "trailing data after RSA key");
-  return owned;
-}
-
-Result<SecretBytes> Encode(const EVP_PKEY* pkey, int selection, const char* output_type,
-                           const char* structure) {
-  OSSL_ENCODER_CTX* ectx =
-      OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, output_type, structure, nullptr);
-  if (ectx == nullptr) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encoder unavailable"));
-  }
-  unsigned char* data = nullptr;
-  size_t len = 0;
-  const int ok = OSSL_ENCODER_to_data(ectx, &data, &len);
-  OSSL_ENCODER_CTX_free(ectx);
-  if (ok != 1) return Err(internal::OpenSslError(StatusCode::kInternal, "RSA encoding failed"));
-  SecretBytes out = SecretBytes::CopyFrom(ByteView(data, len));
-  OPENSSL_clear_free(data, len);
-  return out;
 }
 
 Result<BnPtr> ToBn(ByteView b) {
@@ -171,25 +118,6 @@ Bytes BnParam(const EVP_PKEY* pkey, const char* name) {
   BN_bn2bin(bn, out.data());
   BN_free(bn);
   return out;
-}
-
-Result<PkeyPtr> FromParams(const OSSL_PARAM_BLD* bld_in, int selection) {
-  OSSL_PARAM_BLD* bld = const_cast<OSSL_PARAM_BLD*>(bld_in);
-  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-  if (params == nullptr) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
-  }
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* pkey = nullptr;
-  const bool ok = ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
-                  EVP_PKEY_fromdata(ctx.get(), &pkey, selection, params) == 1;
-  OSSL_PARAM_free(params);  // secure-flagged bignums land in a block freed with clear_free
-  if (!ok) {
-    EVP_PKEY_free(pkey);
-    internal::DiscardOpenSslErrors();
-    return Err(StatusCode::kInvalidArgument, "invalid RSA key parameters");
-  }
-  return PkeyPtr(pkey);
 }
 
 Status SetOaep(EVP_PKEY_CTX* ctx, const OaepParams& params) {
@@ -306,7 +234,7 @@ Result<RsaPublicKey> RsaPublicKey::FromJwk(const RsaJwk& jwk, RsaKeySizePolicy p
     OSSL_PARAM_BLD_free(bld);
     return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
   }
-  auto pkey = FromParams(bld, EVP_PKEY_PUBLIC_KEY);
+  auto pkey = internal::KeyFromParams(bld, "RSA", EVP_PKEY_PUBLIC_KEY, "RSA key parameters");
   OSSL_PARAM_BLD_free(bld);
   if (!pkey) return Err(pkey.error());
   PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey->get(), policy));
@@ -318,13 +246,15 @@ Result<RsaPublicKey> RsaPublicKey::FromDer(ByteView der) {
 }
 
 Result<RsaPublicKey> RsaPublicKey::FromDer(ByteView der, RsaKeySizePolicy policy) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der, "DER", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey,
+                         internal::DecodeKey(der, "DER", "RSA", EVP_PKEY_PUBLIC_KEY, "RSA key"));
   PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get(), policy));
   return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
 Result<RsaPublicKey> RsaPublicKey::FromPem(std::string_view pem) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(AsBytes(pem), "PEM", EVP_PKEY_PUBLIC_KEY));
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, internal::DecodeKey(AsBytes(pem), "PEM", "RSA",
+                                                           EVP_PKEY_PUBLIC_KEY, "RSA key"));
   PGCMK_RETURN_IF_ERROR_R(CheckKeyShape(pkey.get(), RsaKeySizePolicy::kDefault));
   return RsaPublicKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
@@ -336,28 +266,9 @@ RsaJwk RsaPublicKey::ToJwk() const {
                 BnParam(impl_->pkey.get(), OSSL_PKEY_PARAM_RSA_E)};
 }
 
-Bytes RsaPublicKey::ToDer() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(impl_->pkey.get(), &der);
-  if (len <= 0) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
-}
+Bytes RsaPublicKey::ToDer() const { return internal::PublicKeyDer(impl_->pkey.get()); }
 
-std::string RsaPublicKey::ToPem() const {
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PUBKEY(bio.get(), impl_->pkey.get()) != 1) {
-    internal::DiscardOpenSslErrors();
-    return {};
-  }
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
+std::string RsaPublicKey::ToPem() const { return internal::PublicKeyPem(impl_->pkey.get()); }
 
 Result<Bytes> RsaPublicKey::Encrypt(RsaEncryptionPadding padding, ByteView plaintext) const {
   return EncryptWith(impl_->pkey.get(), padding != RsaEncryptionPadding::kPkcs1v15,
@@ -390,7 +301,7 @@ Status RsaPublicKey::VerifyDigest(RsaSignatureScheme scheme, ByteView digest,
 }
 
 Status RsaPublicKey::Verify(RsaSignatureScheme scheme, ByteView message, ByteView signature) const {
-  return VerifyDigest(scheme, Digest(Scheme(scheme).md, message), signature);
+  return VerifyDigest(scheme, internal::Digest(Scheme(scheme).md, message), signature);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,13 +360,15 @@ Result<RsaPrivateKey> RsaPrivateKey::FromPkcs8Der(const SecretBytes& der) {
 }
 
 Result<RsaPrivateKey> RsaPrivateKey::FromPkcs8Der(const SecretBytes& der, RsaKeySizePolicy policy) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(der.reveal(), "DER", EVP_PKEY_KEYPAIR));
+  PGCMK_ASSIGN_OR_RETURN(
+      PkeyPtr pkey, internal::DecodeKey(der.reveal(), "DER", "RSA", EVP_PKEY_KEYPAIR, "RSA key"));
   PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get(), policy));
   return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
 
 Result<RsaPrivateKey> RsaPrivateKey::FromPem(const SecretBytes& pem) {
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr pkey, Decode(pem.reveal(), "PEM", EVP_PKEY_KEYPAIR));
+  PGCMK_ASSIGN_OR_RETURN(
+      PkeyPtr pkey, internal::DecodeKey(pem.reveal(), "PEM", "RSA", EVP_PKEY_KEYPAIR, "RSA key"));
   PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey.get(), RsaKeySizePolicy::kDefault));
   return RsaPrivateKey(std::make_unique<Impl>(Impl{std::move(pkey)}));
 }
@@ -497,7 +410,7 @@ Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretByte
     OSSL_PARAM_BLD_free(bld);
     return Err(internal::OpenSslError(StatusCode::kInternal, "RSA parameter build failed"));
   }
-  auto pkey = FromParams(bld, EVP_PKEY_KEYPAIR);
+  auto pkey = internal::KeyFromParams(bld, "RSA", EVP_PKEY_KEYPAIR, "RSA key parameters");
   OSSL_PARAM_BLD_free(bld);
   if (!pkey) return Err(pkey.error());
   PGCMK_RETURN_IF_ERROR_R(CheckPrivateKey(pkey->get(), policy));
@@ -507,28 +420,16 @@ Result<RsaPrivateKey> RsaPrivateKey::FromJwk(const RsaJwk& pub, const SecretByte
 int RsaPrivateKey::bits() const { return EVP_PKEY_get_bits(impl_->pkey.get()); }
 
 RsaPublicKey RsaPrivateKey::PublicKey() const {
-  // Round-trip through the public parameters so the public object holds no private material.
-  EVP_PKEY* pub = nullptr;
-  OSSL_PARAM* params = nullptr;
-  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  if (EVP_PKEY_todata(impl_->pkey.get(), EVP_PKEY_PUBLIC_KEY, &params) != 1 || !ctx ||
-      EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &pub, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    // Only allocation failure gets here; fall back to sharing the key object (read-only use).
-    internal::DiscardOpenSslErrors();
-    EVP_PKEY_up_ref(impl_->pkey.get());
-    pub = impl_->pkey.get();
-  }
-  OSSL_PARAM_free(params);
-  return RsaPublicKey(std::make_unique<RsaPublicKey::Impl>(RsaPublicKey::Impl{PkeyPtr(pub)}));
+  return RsaPublicKey(std::make_unique<RsaPublicKey::Impl>(
+      RsaPublicKey::Impl{internal::PublicOnlyCopy(impl_->pkey.get(), "RSA")}));
 }
 
 Result<SecretBytes> RsaPrivateKey::ToPkcs8Der() const {
-  return Encode(impl_->pkey.get(), EVP_PKEY_KEYPAIR, "DER", "PrivateKeyInfo");
+  return internal::EncodePrivateKeyPkcs8(impl_->pkey.get(), "DER");
 }
 
 Result<SecretBytes> RsaPrivateKey::ToPem() const {
-  return Encode(impl_->pkey.get(), EVP_PKEY_KEYPAIR, "PEM", "PrivateKeyInfo");
+  return internal::EncodePrivateKeyPkcs8(impl_->pkey.get(), "PEM");
 }
 
 Result<SecretBytes> RsaPrivateKey::Decrypt(RsaEncryptionPadding padding,
@@ -562,11 +463,11 @@ Result<Bytes> RsaPrivateKey::SignDigest(RsaSignatureScheme scheme, ByteView dige
 }
 
 Result<Bytes> RsaPrivateKey::Sign(RsaSignatureScheme scheme, ByteView message) const {
-  return SignDigest(scheme, Digest(Scheme(scheme).md, message));
+  return SignDigest(scheme, internal::Digest(Scheme(scheme).md, message));
 }
 
-Bytes Sha256(ByteView message) { return Digest(EVP_sha256(), message); }
-Bytes Sha384(ByteView message) { return Digest(EVP_sha384(), message); }
-Bytes Sha512(ByteView message) { return Digest(EVP_sha512(), message); }
+Bytes Sha256(ByteView message) { return internal::Digest(EVP_sha256(), message); }
+Bytes Sha384(ByteView message) { return internal::Digest(EVP_sha384(), message); }
+Bytes Sha512(ByteView message) { return internal::Digest(EVP_sha512(), message); }
 
 }  // namespace pgcmk::crypto

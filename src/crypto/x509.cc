@@ -2,8 +2,6 @@
 
 #include <arpa/inet.h>
 #include <openssl/bn.h>
-#include <openssl/decoder.h>
-#include <openssl/encoder.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -14,6 +12,7 @@
 #include <cstring>
 
 #include "crypto/openssl_handles.h"
+#include "crypto/pkey_codec.h"
 
 namespace pgcmk::crypto {
 namespace {
@@ -46,37 +45,6 @@ Result<PkeyPtr> GenerateKey(CertificateKeyType type) {
                        ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072})
                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
   if (pkey == nullptr) return Err(Failed("certificate key generation failed"));
-  return PkeyPtr(pkey);
-}
-
-Result<SecretBytes> PrivateKeyPem(const EVP_PKEY* pkey) {
-  OSSL_ENCODER_CTX* ectx =
-      OSSL_ENCODER_CTX_new_for_pkey(pkey, EVP_PKEY_KEYPAIR, "PEM", "PrivateKeyInfo", nullptr);
-  if (ectx == nullptr) return Err(Failed("key encoder unavailable"));
-  unsigned char* data = nullptr;
-  size_t len = 0;
-  const int ok = OSSL_ENCODER_to_data(ectx, &data, &len);
-  OSSL_ENCODER_CTX_free(ectx);
-  if (ok != 1) return Err(Failed("key encoding failed"));
-  SecretBytes out = SecretBytes::CopyFrom(ByteView(data, len));
-  OPENSSL_clear_free(data, len);
-  return out;
-}
-
-Result<PkeyPtr> LoadPrivateKey(const SecretBytes& pem) {
-  EVP_PKEY* pkey = nullptr;
-  OSSL_DECODER_CTX* dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", nullptr, nullptr,
-                                                         EVP_PKEY_KEYPAIR, nullptr, nullptr);
-  if (dctx == nullptr) return Err(Failed("key decoder unavailable"));
-  const unsigned char* p = pem.reveal().data();
-  size_t len = pem.size();
-  const int ok = OSSL_DECODER_from_data(dctx, &p, &len);
-  OSSL_DECODER_CTX_free(dctx);
-  if (ok != 1 || pkey == nullptr) {
-    EVP_PKEY_free(pkey);
-    internal::DiscardOpenSslErrors();
-    return Err(StatusCode::kInvalidArgument, "cannot parse CA private key");
-  }
   return PkeyPtr(pkey);
 }
 
@@ -212,14 +180,16 @@ Result<CertifiedKey> CreateCertificateAuthority(const CertificateAuthorityOption
   PGCMK_RETURN_IF_ERROR_R(AddExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash"));
   PGCMK_RETURN_IF_ERROR_R(Sign(cert.get(), key.get()));
   PGCMK_ASSIGN_OR_RETURN(std::string cert_pem, CertificatePem(cert.get()));
-  PGCMK_ASSIGN_OR_RETURN(SecretBytes key_pem, PrivateKeyPem(key.get()));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key_pem, internal::EncodePrivateKeyPkcs8(key.get(), "PEM"));
   return CertifiedKey{std::move(cert_pem), std::move(key_pem)};
 }
 
 Result<CertifiedKey> IssueServerCertificate(const CertifiedKey& ca,
                                             const ServerCertificateOptions& options) {
   PGCMK_ASSIGN_OR_RETURN(X509Ptr ca_cert, LoadCertificate(ca.certificate_pem));
-  PGCMK_ASSIGN_OR_RETURN(PkeyPtr ca_key, LoadPrivateKey(ca.private_key_pem));
+  PGCMK_ASSIGN_OR_RETURN(PkeyPtr ca_key,
+                         internal::DecodeKey(ca.private_key_pem.reveal(), "PEM", nullptr,
+                                             EVP_PKEY_KEYPAIR, "CA private key"));
   if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
     internal::DiscardOpenSslErrors();
     return Err(StatusCode::kInvalidArgument, "CA private key does not match its certificate");
@@ -286,7 +256,7 @@ Result<CertifiedKey> IssueServerCertificate(const CertifiedKey& ca,
   }
   PGCMK_RETURN_IF_ERROR_R(Sign(cert.get(), ca_key.get()));
   PGCMK_ASSIGN_OR_RETURN(std::string cert_pem, CertificatePem(cert.get()));
-  PGCMK_ASSIGN_OR_RETURN(SecretBytes key_pem, PrivateKeyPem(key.get()));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key_pem, internal::EncodePrivateKeyPkcs8(key.get(), "PEM"));
   return CertifiedKey{std::move(cert_pem), std::move(key_pem)};
 }
 
