@@ -289,11 +289,35 @@ TEST(WycheproofTest, RsaPkcs1Signature2048Sha256) {
       259);
 }
 
+// r || s (each left-padded to `size`) from a strict DER ECDSA-Sig-Value with short-form lengths;
+// nullopt for anything else (then the case is only checked in DER form).
+std::optional<Bytes> DerSignatureToRaw(const Bytes& der, size_t size) {
+  if (der.size() < 8 || der[0] != 0x30 || der[1] != der.size() - 2) return std::nullopt;
+  Bytes raw;
+  size_t pos = 2;
+  for (int i = 0; i < 2; ++i) {
+    if (pos + 2 > der.size() || der[pos] != 0x02) return std::nullopt;
+    size_t len = der[pos + 1];
+    pos += 2;
+    if (len >= 0x80 || pos + len > der.size()) return std::nullopt;
+    size_t start = pos;
+    while (len > 0 && der[start] == 0) ++start, --len;
+    if (len > size) return std::nullopt;
+    raw.insert(raw.end(), size - len, 0);
+    raw.insert(raw.end(), der.begin() + static_cast<long>(start),
+               der.begin() + static_cast<long>(start + len));
+    pos = start + len;
+  }
+  if (pos != der.size()) return std::nullopt;
+  return raw;
+}
+
 TEST(WycheproofTest, EcdsaP256Sha256Der) {
   const char* file = "ecdsa_secp256r1_sha256_test.json";
   auto j = Load(file);
   ASSERT_TRUE(j.has_value());
   Tally tally;
+  int raw_checked = 0;
   for (const auto& g : j->at("testGroups")) {
     EXPECT_EQ(g.at("sha").get<std::string>(), "SHA-256");
     auto key = EcPublicKey::FromDer(HexField(g, "publicKeyDer"));
@@ -307,10 +331,21 @@ TEST(WycheproofTest, EcdsaP256Sha256Der) {
       const Status s = key->VerifyDerSignature(EcSignatureAlgorithm::kEs256, HexField(t, "msg"),
                                                HexField(t, "sig"));
       tally.Record(t, s.ok(), file);
+      // Valid signatures again in the JWS form (raw r || s), through Verify.
+      if (t.at("result") == "valid") {
+        auto raw = DerSignatureToRaw(HexField(t, "sig"), 32);
+        if (raw) {
+          EXPECT_TRUE(key->Verify(EcSignatureAlgorithm::kEs256, HexField(t, "msg"), *raw).ok())
+              << "tcId " << t.at("tcId");
+          ++raw_checked;
+        }
+      }
     }
   }
   tally.Print(file);
+  std::printf("%s: %d valid signatures also verified as raw r||s\n", file, raw_checked);
   EXPECT_EQ(tally.run(), 484);
+  EXPECT_GE(raw_checked, 150);
 }
 
 }  // namespace
