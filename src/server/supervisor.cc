@@ -298,7 +298,9 @@ void Supervisor::HandleKeyFailure(const Status& failure) {
                       " s (grace period " + std::to_string(grace_) + " s): " + failure.message());
     return;
   }
-  EnterInaccessible(failure.message());
+  EnterInaccessible(kind == kms::FailureKind::kTransient
+                        ? "the key vault is unreachable: " + failure.message()
+                        : failure.message());
 }
 
 void Supervisor::EnterInaccessible(const std::string& reason) {
@@ -366,8 +368,10 @@ bool Supervisor::ReloadManifestIfChanged() {
   const bool rewrapped = fresh->wrapping_kid != manifest_.wrapping_kid;
   manifest_ = std::move(*fresh);
   ApplySettings();
+  // Rebuild the client from disk at every change: `update` may have stored a new client secret
+  // for the same identity (after a secret rotation) without changing the key or client id.
+  kms_.reset();
   if (key_changed) {
-    kms_.reset();
     Record("SettingsReloaded", "data encryption now uses key " + manifest_.key_uri +
                                    (manifest_.identity_client_id.empty()
                                         ? ""

@@ -21,7 +21,7 @@ expect_create_failure() {  # expect_create_failure PATTERN create-args...
   if out=$("$@" 2>&1); then fail "create should have failed ($pattern)"; fi
   grep -qiE "$pattern" <<<"$out" || fail "create error does not name '$pattern': $out"
   [[ ! -e "$STATE/servers/bad" ]] || fail "a failed create left $STATE/servers/bad behind"
-  ls "$STATE/servers" 2>/dev/null | grep -q creating && fail "a failed create left a temp dir"
+  [[ -n $(find "$STATE/servers" -maxdepth 1 -name "*creating*" 2>/dev/null) ]] && fail "a failed create left a temp dir"
   log "create refused as expected: $(tail -1 <<<"$out" | cut -c1-160)"
 }
 printf 'pw\n' >"$WORK/bad.password"
@@ -36,8 +36,11 @@ grant pg-identity
 expect_create_failure "must exist|not found" bad_create no-such-key
 make_key small-key --kty RSA --size 2048 --ops sign,verify
 expect_create_failure "wrapKey" bad_create small-key
-make_key ec-key --kty EC --curve P-256
-expect_create_failure "must be RSA" bad_create ec-key
+if make_key ec-key --kty EC --curve P-256 2>/dev/null; then
+  expect_create_failure "must be RSA" bad_create ec-key
+else
+  log "skipped the EC-key case: this vault cannot create EC keys (unit-tested in kms_test)"
+fi
 make_key later-key --kty RSA --size 3072 --nbf $(($(date +%s) + 3600))
 expect_create_failure "not yet valid" bad_create later-key
 make_key off-key --kty RSA --size 3072
@@ -60,8 +63,11 @@ wait_state db1 Ready 30
 sql db1 "create table t(id int primary key, v text); insert into t select g, md5(g::text) from generate_series(1,1000) g;"
 [[ $(sql db1 "select count(*) from t") == 1000 ]] || fail "rows not written"
 [[ $(sql db1 "select ssl from pg_stat_ssl where pid = pg_backend_pid()") == t ]] || fail "not TLS"
-# The data directory is on the mount; the backing store holds no plaintext of it.
-grep -rqa "CREATE TABLE\|PostgreSQL 15\|md5" "$STATE/servers/db1/backing" 2>/dev/null && fail "plaintext in backing files" || true
+# The data directory is on the mount; the backing store holds no plaintext of it (md5('1') is a
+# row value; the mount shows it, the backing files must not).
+sql db1 "checkpoint" >/dev/null
+runuser -u pgcmk -- grep -rqa c4ca4238a0b923820dcc509a6f75849b "$STATE/servers/db1/mnt/pgdata/base" || fail "marker not found through the mount"
+if grep -rqa c4ca4238a0b923820dcc509a6f75849b "$STATE/servers/db1/backing"; then fail "plaintext in backing files"; fi
 
 # --- transport security ------------------------------------------------------------------------
 PORT=$(server_json db1 | field '["port"]')
@@ -83,7 +89,7 @@ until [[ $(field '["encryption"]["wrapping_kid"]' <"$M") != "$KID1" ]]; do
   sleep 0.1
 done
 KID2=$(field '["encryption"]["wrapping_kid"]' <"$M")
-server activity db1 | grep -q KeyRewrapped || fail "no KeyRewrapped activity"
+grep -q KeyRewrapped <<<"$(server activity db1)" || fail "no KeyRewrapped activity"
 [[ $(sql db1 "select count(*) from t") == 1000 ]] || fail "data changed after rotation"
 log "re-wrapped: $KID1 -> $KID2"
 
@@ -113,7 +119,7 @@ measure_loss disable "vault key disable pg-key >/dev/null" "vault key enable pg-
 measure_loss delete "vault key delete pg-key >/dev/null" "vault key recover pg-key >/dev/null" "not found|KeyNotFound"
 measure_loss expire "vault key update pg-key --exp $(($(date +%s) + 2)) >/dev/null" \
   "vault key update pg-key --exp none >/dev/null" "expired"
-server activity db1 | grep -q "KeyCheckRecovered" || fail "no KeyCheckRecovered activity"
+grep -q "KeyCheckRecovered" <<<"$(server activity db1)" || fail "no KeyCheckRecovered activity"
 
 # --- update to another key and another identity ------------------------------------------------
 CID2=$(make_identity pg-identity-2)
@@ -131,13 +137,13 @@ sleep $((INTERVAL * 3))
 [[ $(state_of db1) == Ready ]] || fail "server not Ready on the new key/identity"
 [[ $(field '["encryption"]["wrapping_kid"]' <"$M") == "$KEY2V" ]] || fail "versioned URI was re-wrapped"
 [[ $(sql db1 "select count(*) from t") == 1000 ]] || fail "data not intact after update"
-server activity db1 | grep -q EncryptionUpdated || fail "no EncryptionUpdated activity"
+grep -q EncryptionUpdated <<<"$(server activity db1)" || fail "no EncryptionUpdated activity"
 log "updated to $KEY2V with identity $CID2"
 
 # --- the identity's secret is rotated: the old one is revoked -> Inaccessible; update recovers ---
 vault identity rotate-secret pg-identity-2 --secret-file "$WORK/pg-identity-2.new" >/dev/null
 wait_state db1 Inaccessible 15
-server show db1 | grep -qiE "invalid_client|token endpoint" || fail "reason does not name the credential"
+grep -qiE "invalid_client|token endpoint" <<<"$(server show db1)" || fail "reason does not name the credential"
 mv "$WORK/pg-identity-2.new" "$WORK/pg-identity-2.secret"
 # The old secret no longer works, so update (which unwraps with the stored credential) fails...
 if server update db1 --key "$KEY2V" --identity "$CID2" --identity-secret-file "$WORK/pg-identity-2.secret" >/dev/null 2>&1; then
