@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "common/base64url.h"
 #include "common/durable_file.h"
@@ -402,6 +403,16 @@ struct VaultService::Impl {
 
   std::mutex cache_mu;
   std::map<std::string, std::shared_ptr<const VaultKeyPair>> key_cache;
+
+  // Tokens whose signature, audience and tenant have been verified, by SHA-256 of the token.
+  // Expiry and the identity (existence, enabled, secret generation) are still checked on every
+  // request; only the signature verification and parsing are saved.
+  struct VerifiedToken {
+    std::string oid;
+    std::int64_t exp = 0, nbf = 0, generation = 0;
+  };
+  std::mutex token_cache_mu;
+  std::unordered_map<std::string, VerifiedToken> token_cache;
 
   std::int64_t Now() const { return opt.now(); }
 
@@ -959,40 +970,59 @@ Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
       return Err(StatusCode::kUnauthenticated, std::move(msg));
     };
     if (bearer_token.empty()) return invalid("AKV10000: Request is missing a Bearer or PoP token.");
-    auto verified = crypto::VerifyJwt(*m.token_pub, bearer_token);
-    if (!verified) return invalid("AKV10021: Invalid token: the signature does not verify.");
-    if (verified->kid != m.token_kid)
-      return invalid("AKV10021: Invalid token: unknown signing key.");
-    json c;
-    try {
-      c = json::parse(verified->claims_json);
-    } catch (const json::exception&) {
-      return invalid("AKV10021: Invalid token.");
+    const std::string cache_key = ToHex(crypto::Sha256(AsBytes(bearer_token)));
+    Impl::VerifiedToken vt;
+    bool cached = false;
+    {
+      std::lock_guard l(m.token_cache_mu);
+      auto it = m.token_cache.find(cache_key);
+      if (it != m.token_cache.end()) {
+        vt = it->second;
+        cached = true;
+      }
     }
-    if (!c.is_object() || !c.contains("exp") || !c["exp"].is_number_integer() ||
-        !c.contains("oid") || !c["oid"].is_string()) {
-      return invalid("AKV10021: Invalid token.");
+    if (!cached) {
+      auto verified = crypto::VerifyJwt(*m.token_pub, bearer_token);
+      if (!verified) return invalid("AKV10021: Invalid token: the signature does not verify.");
+      if (verified->kid != m.token_kid) {
+        return invalid("AKV10021: Invalid token: unknown signing key.");
+      }
+      json c = json::parse(verified->claims_json, nullptr, false);
+      if (!c.is_object() || !c.contains("exp") || !c["exp"].is_number_integer() ||
+          !c.contains("oid") || !c["oid"].is_string() ||
+          (c.contains("nbf") && !c["nbf"].is_number_integer()) ||
+          (c.contains("pgcmk_gen") && !c["pgcmk_gen"].is_number_integer()) ||
+          (c.contains("aud") && !c["aud"].is_string()) ||
+          (c.contains("tid") && !c["tid"].is_string())) {
+        return invalid("AKV10021: Invalid token.");
+      }
+      std::string aud = c.value("aud", "");
+      if (aud != settings.resource && aud != settings.resource + "/") {
+        return invalid("AKV10022: Invalid audience. Expected " + settings.resource +
+                       ", found: " + aud.substr(0, 100) + ".");
+      }
+      if (c.value("tid", "") != settings.tenant_id) {
+        return invalid("AKV10032: Invalid issuer. Expected tenant " + settings.tenant_id + ".");
+      }
+      vt.oid = c["oid"].get<std::string>();
+      vt.exp = c["exp"].get<std::int64_t>();
+      vt.nbf = c.value("nbf", std::int64_t{0});
+      vt.generation = c.value("pgcmk_gen", std::int64_t{0});
+      std::lock_guard l(m.token_cache_mu);
+      if (m.token_cache.size() >= 10000) m.token_cache.clear();
+      m.token_cache.emplace(cache_key, vt);
     }
     std::int64_t now = m.Now();
-    std::int64_t exp = c["exp"].get<std::int64_t>();
-    std::int64_t nbf = c.value("nbf", std::int64_t{0});
-    if (now - m.opt.clock_skew_seconds >= exp) return invalid("AKV10022: The token is expired.");
-    if (now + m.opt.clock_skew_seconds < nbf)
+    if (now - m.opt.clock_skew_seconds >= vt.exp) return invalid("AKV10022: The token is expired.");
+    if (now + m.opt.clock_skew_seconds < vt.nbf) {
       return invalid("AKV10022: The token is not yet valid.");
-    std::string aud = c.value("aud", "");
-    if (aud != settings.resource && aud != settings.resource + "/") {
-      return invalid("AKV10022: Invalid audience. Expected " + settings.resource +
-                     ", found: " + aud.substr(0, 100) + ".");
-    }
-    if (c.value("tid", "") != settings.tenant_id) {
-      return invalid("AKV10032: Invalid issuer. Expected tenant " + settings.tenant_id + ".");
     }
     VAULT_ASSIGN_OR_RETURN(auto row, m.store->Read([&](SqliteDb& db) {
-      return LoadIdentity(db, "object_id", c["oid"].get<std::string>());
+      return LoadIdentity(db, "object_id", vt.oid);
     }));
     if (!row || !row->identity.enabled)
       return invalid("AKV10021: The identity of the token no longer exists.");
-    if (c.value("pgcmk_gen", std::int64_t{0}) != row->identity.secret_generation) {
+    if (vt.generation != row->identity.secret_generation) {
       who = row->identity;
       return invalid("AKV10021: The token was issued for a client secret that has been rotated.");
     }

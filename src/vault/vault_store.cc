@@ -1,6 +1,8 @@
 #include "vault/vault_store.h"
 
 #include <array>
+#include <functional>
+#include <thread>
 
 #include "crypto/hkdf.h"
 #include "crypto/rsa_key.h"
@@ -54,6 +56,8 @@ CREATE TABLE IF NOT EXISTS audit(
   mac BLOB NOT NULL);
 )sql";
 
+constexpr int kReaders = 4;
+
 void PutBigEndian64(std::uint64_t v, Bytes* out) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
@@ -63,11 +67,20 @@ Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path
                                                      SecretBytes audit_key) {
   VAULT_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
   VAULT_RETURN_IF_ERROR(writer.Exec(kSchema));
-  VAULT_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
+  std::vector<std::unique_ptr<Reader>> readers;
+  for (int i = 0; i < kReaders; ++i) {
+    VAULT_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
+    readers.push_back(std::make_unique<Reader>(std::move(reader)));
+  }
   std::unique_ptr<VaultStore> store(
-      new VaultStore(std::move(writer), std::move(reader), std::move(audit_key)));
+      new VaultStore(std::move(writer), std::move(readers), std::move(audit_key)));
   VAULT_RETURN_IF_ERROR(store->LoadChainHead());
   return store;
+}
+
+VaultStore::Reader& VaultStore::PickReader() {
+  size_t h = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  return *readers_[h % readers_.size()];
 }
 
 Status VaultStore::LoadChainHead() {

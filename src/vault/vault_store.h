@@ -13,7 +13,9 @@
 // recomputed by someone who can only write the database file.
 //
 // Concurrency: one writer connection behind write_mu_ (lock order: queue_mu_ is never held while
-// taking write_mu_), one reader connection behind read_mu_. All methods are thread-safe.
+// taking write_mu_), a small pool of reader connections, each behind its own mutex (a reader is
+// picked by thread, so concurrent requests rarely wait for each other). All methods are
+// thread-safe.
 #pragma once
 
 #include <atomic>
@@ -69,8 +71,9 @@ class VaultStore {
   // Runs `read` with the reader connection (a consistent snapshot per statement).
   template <typename F>
   auto Read(F&& read) {
-    std::lock_guard lock(read_mu_);
-    return read(reader_);
+    Reader& r = PickReader();
+    std::lock_guard lock(r.mu);
+    return read(r.db);
   }
 
   // Reads every audit record in seq order and checks the chain.
@@ -83,8 +86,16 @@ class VaultStore {
                           std::string_view record);
 
  private:
-  VaultStore(SqliteDb writer, SqliteDb reader, SecretBytes audit_key)
-      : writer_(std::move(writer)), reader_(std::move(reader)), audit_key_(std::move(audit_key)) {}
+  struct Reader {
+    std::mutex mu;
+    SqliteDb db;
+    explicit Reader(SqliteDb d) : db(std::move(d)) {}
+  };
+  VaultStore(SqliteDb writer, std::vector<std::unique_ptr<Reader>> readers, SecretBytes audit_key)
+      : writer_(std::move(writer)),
+        readers_(std::move(readers)),
+        audit_key_(std::move(audit_key)) {}
+  Reader& PickReader();
   Status LoadChainHead();
   // Inserts records after the current head inside the caller's transaction; returns the new head.
   Result<std::pair<std::int64_t, Bytes>> InsertAuditRecords(
@@ -95,8 +106,7 @@ class VaultStore {
   std::int64_t head_seq_ = 0;
   Bytes head_mac_;
 
-  std::mutex read_mu_;  // guards reader_
-  SqliteDb reader_;
+  std::vector<std::unique_ptr<Reader>> readers_;
 
   SecretBytes audit_key_;
   std::atomic<bool> inject_audit_failure_ = false;

@@ -83,6 +83,7 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Create(AdminClientOptions opti
     return Err(StatusCode::kInvalidArgument, "invalid vault URL " + options.vault_url);
   if (!options.ca_file.empty()) impl->http->set_ca_cert_path(options.ca_file.c_str());
   impl->http->set_connection_timeout(10, 0);
+  impl->http->set_tcp_nodelay(true);
   impl->http->set_read_timeout(120, 0);
   impl->options = std::move(options);
   return std::unique_ptr<AdminClient>(new AdminClient(std::move(impl)));

@@ -62,6 +62,7 @@ Result<std::unique_ptr<VaultServer>> VaultServer::Create(vault::VaultService& se
   httplib::Server& srv = *impl->server;
   int threads = options.threads > 0 ? options.threads : 16;
   srv.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  srv.set_tcp_nodelay(true);
   srv.set_keep_alive_max_count(100000);
   srv.set_keep_alive_timeout(30);
   srv.set_payload_max_length(options.max_body_bytes);
