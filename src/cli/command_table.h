@@ -53,8 +53,8 @@ class CommandTable {
 };
 
 void RegisterVersionCommands(CommandTable& table);
-void RegisterVaultCommands(CommandTable& table);  // src/cli/vault_commands.cc (issue 3)
-void RegisterFsCommands(CommandTable& table);  // src/cli/fs_commands.cc (issue 4)
+void RegisterVaultCommands(CommandTable& table);   // src/cli/vault_commands.cc (issue 3)
+void RegisterFsCommands(CommandTable& table);      // src/cli/fs_commands.cc (issue 4)
 void RegisterServerCommands(CommandTable& table);  // src/cli/server_commands.cc (issue 5)
 
 }  // namespace pgcmk::cli
