@@ -110,5 +110,5 @@ Try revocation (the server becomes Inaccessible within the check interval, 30 s,
   $PGCMK vault policy delete pg-demo --data-dir $VAULT
   $PGCMK vault policy set pg-demo --role "Key Vault Crypto Service Encryption User" --data-dir $VAULT
 Stop everything:
-  scripts/demo.sh $BUILD stop
+  PGCMK_DEMO_DIR=$D $PWD/scripts/demo.sh $BUILD stop
 EOF2
