@@ -75,11 +75,15 @@ if PGPASSWORD=$(cat "$WORK/db1.password") psql "$(conninfo db1 disable)" -c 'sel
   fail "a plaintext connection was accepted"
 fi
 grep -q "no encryption" "$WORK/plain.out" || fail "plaintext refusal not from pg_hba: $(cat "$WORK/plain.out")"
-if openssl s_client -starttls postgres -connect "127.0.0.1:$PORT" -tls1_1 </dev/null >"$WORK/tls11.out" 2>&1 &&
-  grep -q "Cipher is [A-Z]" "$WORK/tls11.out"; then
-  fail "TLS 1.1 was accepted"
-fi
-log "plaintext and TLS 1.1 refused"
+# The client offers TLS 1.1 (security level 0, so OpenSSL itself does not refuse to); the server
+# must answer with a protocol_version alert. TLS 1.2 is the positive control.
+openssl s_client -starttls postgres -connect "127.0.0.1:$PORT" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' \
+  </dev/null >"$WORK/tls11.out" 2>&1 || true
+grep -q "Cipher is [A-Z]" "$WORK/tls11.out" && fail "TLS 1.1 was accepted"
+grep -q "alert protocol version" "$WORK/tls11.out" || fail "TLS 1.1 not refused by the server: $(cat "$WORK/tls11.out")"
+openssl s_client -starttls postgres -connect "127.0.0.1:$PORT" -tls1_2 </dev/null >"$WORK/tls12.out" 2>&1 || true
+grep -q "Cipher is [A-Z]" "$WORK/tls12.out" || fail "TLS 1.2 handshake failed: $(cat "$WORK/tls12.out")"
+log "plaintext and TLS 1.1 refused, TLS 1.2 accepted"
 
 # --- rotation: the DEK is re-wrapped under the new version, no data re-encryption ---------------
 vault key rotate pg-key >/dev/null
