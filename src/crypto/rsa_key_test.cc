@@ -1,6 +1,9 @@
 #include "crypto/rsa_key.h"
 
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/encoder.h>
+#include <openssl/pem.h>
 
 namespace pgcmk::crypto {
 namespace {
@@ -167,6 +170,43 @@ TEST(RsaKeyTest, LegacyPolicyIsNeededFor1024BitKeys) {
   auto legacy = RsaPublicKey::FromJwk(jwk, RsaKeySizePolicy::kLegacyTestVectors);
   ASSERT_TRUE(legacy.has_value());
   EXPECT_EQ(legacy->bits(), 1024);
+}
+
+// The traditional PKCS#1 forms ("BEGIN RSA PRIVATE KEY", "BEGIN RSA PUBLIC KEY") also load.
+std::string EncodeTypeSpecific(const SecretBytes& pkcs8_pem, int selection) {
+  BIO* in = BIO_new_mem_buf(pkcs8_pem.reveal().data(), static_cast<int>(pkcs8_pem.size()));
+  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+  BIO_free(in);
+  if (pkey == nullptr) return {};
+  OSSL_ENCODER_CTX* ctx =
+      OSSL_ENCODER_CTX_new_for_pkey(pkey, selection, "PEM", "type-specific", nullptr);
+  unsigned char* data = nullptr;
+  size_t len = 0;
+  std::string out;
+  if (ctx != nullptr && OSSL_ENCODER_to_data(ctx, &data, &len) == 1) {
+    out.assign(reinterpret_cast<char*>(data), len);
+  }
+  OPENSSL_clear_free(data, len);
+  OSSL_ENCODER_CTX_free(ctx);
+  EVP_PKEY_free(pkey);
+  return out;
+}
+
+TEST(RsaKeyTest, LoadsTraditionalPkcs1Pem) {
+  auto pem = TestKey().ToPem();
+  ASSERT_TRUE(pem.has_value());
+  std::string priv = EncodeTypeSpecific(*pem, EVP_PKEY_KEYPAIR);
+  const std::string pub_pem = EncodeTypeSpecific(*pem, EVP_PKEY_PUBLIC_KEY);
+  EXPECT_NE(priv.find("BEGIN RSA PRIVATE KEY"), std::string::npos);
+  EXPECT_NE(pub_pem.find("BEGIN RSA PUBLIC KEY"), std::string::npos);
+  const SecretBytes traditional = SecretBytes::CopyFrom(AsBytes(priv));
+  SecureZero(priv.data(), priv.size());
+  auto key = RsaPrivateKey::FromPem(traditional);
+  ASSERT_TRUE(key.has_value()) << key.error().ToString();
+  EXPECT_EQ(key->PublicKey().ToDer(), TestKey().PublicKey().ToDer());
+  auto pub = RsaPublicKey::FromPem(pub_pem);
+  ASSERT_TRUE(pub.has_value()) << pub.error().ToString();
+  EXPECT_EQ(pub->ToDer(), TestKey().PublicKey().ToDer());
 }
 
 TEST(RsaKeyTest, ShaHelpersMatchKnownDigests) {
