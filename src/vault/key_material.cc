@@ -185,8 +185,13 @@ Result<VaultKeyPair> VaultKeyPair::Generate(std::string_view kty, int key_size,
                    " needs an HSM, and this vault has none; use a software key type (RSA or EC)");
   }
   if (kty == "EC") {
-    // TODO(issue 3): EC keys once crypto/ec_key.h lands.
-    return Err(StatusCode::kInvalidArgument, "EC keys are not supported by this vault yet");
+    auto curve = crypto::EcCurveFromJwkName(crv.empty() ? "P-256" : crv);
+    if (!curve) {
+      return Err(StatusCode::kInvalidArgument, "Invalid curve '" + std::string(crv.substr(0, 16)) +
+                                                   "'; EC keys use P-256, P-384, P-521 or P-256K");
+    }
+    VAULT_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::Generate(*curve));
+    return VaultKeyPair(std::move(ec));
   }
   if (kty == "oct") {
     return Err(StatusCode::kInvalidArgument,
@@ -201,48 +206,108 @@ Result<VaultKeyPair> VaultKeyPair::FromPkcs8(std::string_view kty, const SecretB
     VAULT_ASSIGN_OR_RETURN(crypto::RsaPrivateKey rsa, crypto::RsaPrivateKey::FromPkcs8Der(der));
     return VaultKeyPair(std::move(rsa));
   }
+  if (kty == "EC") {
+    VAULT_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::FromPkcs8Der(der));
+    return VaultKeyPair(std::move(ec));
+  }
   return Err(StatusCode::kDataLoss, "stored key has unsupported type " + std::string(kty));
 }
+
+VaultKeyPair VaultKeyPair::FromEc(crypto::EcPrivateKey key) { return VaultKeyPair(std::move(key)); }
 
 VaultKeyPair VaultKeyPair::FromRsa(crypto::RsaPrivateKey key) {
   return VaultKeyPair(std::move(key));
 }
 
-std::string_view VaultKeyPair::kty() const { return "RSA"; }
+std::string_view VaultKeyPair::kty() const { return rsa() ? "RSA" : "EC"; }
 
 void VaultKeyPair::FillPublic(KeyVersion* v) const {
-  const auto& rsa = std::get<crypto::RsaPrivateKey>(key_);
-  crypto::RsaJwk jwk = rsa.PublicKey().ToJwk();
-  v->kty = "RSA";
-  v->key_size = rsa.bits();
-  v->n = std::move(jwk.n);
-  v->e = std::move(jwk.e);
+  if (const auto* r = rsa()) {
+    crypto::RsaJwk jwk = r->PublicKey().ToJwk();
+    v->kty = "RSA";
+    v->key_size = r->bits();
+    v->n = std::move(jwk.n);
+    v->e = std::move(jwk.e);
+    return;
+  }
+  crypto::EcJwk jwk = ec()->PublicKey().ToJwk();
+  v->kty = "EC";
+  v->crv = std::string(crypto::EcCurveJwkName(jwk.curve));
+  v->x = std::move(jwk.x);
+  v->y = std::move(jwk.y);
 }
 
 Result<SecretBytes> VaultKeyPair::ToPkcs8() const {
-  return std::get<crypto::RsaPrivateKey>(key_).ToPkcs8Der();
+  if (const auto* r = rsa()) return r->ToPkcs8Der();
+  return ec()->ToPkcs8Der();
 }
 
 Result<Bytes> VaultKeyPair::Encrypt(EncryptionAlgorithm alg, ByteView plaintext) const {
-  return std::get<crypto::RsaPrivateKey>(key_).PublicKey().Encrypt(ToPadding(alg), plaintext);
+  const auto* r = rsa();
+  if (r == nullptr)
+    return Err(StatusCode::kInvalidArgument, "EC keys support sign and verify only");
+  return r->PublicKey().Encrypt(ToPadding(alg), plaintext);
 }
 
 Result<SecretBytes> VaultKeyPair::Decrypt(EncryptionAlgorithm alg, ByteView ciphertext) const {
-  return std::get<crypto::RsaPrivateKey>(key_).Decrypt(ToPadding(alg), ciphertext);
+  const auto* r = rsa();
+  if (r == nullptr)
+    return Err(StatusCode::kInvalidArgument, "EC keys support sign and verify only");
+  return r->Decrypt(ToPadding(alg), ciphertext);
 }
 
+namespace {
+Result<crypto::EcSignatureAlgorithm> ToEcAlgorithm(SignatureAlgorithm alg, crypto::EcCurve curve) {
+  std::optional<crypto::EcSignatureAlgorithm> a;
+  switch (alg) {
+    case SignatureAlgorithm::kEs256:
+      a = crypto::EcSignatureAlgorithm::kEs256;
+      break;
+    case SignatureAlgorithm::kEs384:
+      a = crypto::EcSignatureAlgorithm::kEs384;
+      break;
+    case SignatureAlgorithm::kEs512:
+      a = crypto::EcSignatureAlgorithm::kEs512;
+      break;
+    case SignatureAlgorithm::kEs256k:
+      a = crypto::EcSignatureAlgorithm::kEs256k;
+      break;
+    case SignatureAlgorithm::kRs256:
+    case SignatureAlgorithm::kRs384:
+    case SignatureAlgorithm::kRs512:
+    case SignatureAlgorithm::kPs256:
+    case SignatureAlgorithm::kPs384:
+    case SignatureAlgorithm::kPs512:
+      break;
+  }
+  if (!a || crypto::EcCurveFor(*a) != curve) {
+    return Err(StatusCode::kInvalidArgument, "Invalid algorithm for this key's curve");
+  }
+  return *a;
+}
+}  // namespace
+
 Result<Bytes> VaultKeyPair::SignDigest(SignatureAlgorithm alg, ByteView digest) const {
-  VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
   VAULT_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
-  return std::get<crypto::RsaPrivateKey>(key_).SignDigest(scheme, digest);
+  if (const auto* r = rsa()) {
+    VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
+    return r->SignDigest(scheme, digest);
+  }
+  VAULT_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
+  return ec()->SignDigest(a, digest);
 }
 
 Result<bool> VaultKeyPair::VerifyDigest(SignatureAlgorithm alg, ByteView digest,
                                         ByteView signature) const {
-  VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
   VAULT_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
-  Status s =
-      std::get<crypto::RsaPrivateKey>(key_).PublicKey().VerifyDigest(scheme, digest, signature);
+  Status s;
+  if (const auto* r = rsa()) {
+    VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
+    s = r->PublicKey().VerifyDigest(scheme, digest, signature);
+  } else {
+    VAULT_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
+    s = ec()->PublicKey().VerifyDigest(a, digest, signature);
+  }
   if (s.ok()) return true;
   if (s.code() == StatusCode::kInvalidArgument) return false;
   return Err(s);

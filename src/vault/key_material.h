@@ -22,6 +22,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "crypto/aes_gcm.h"
+#include "crypto/ec_key.h"
 #include "crypto/rsa_key.h"
 #include "vault/vault_types.h"
 
@@ -90,10 +91,12 @@ size_t SignatureDigestSize(SignatureAlgorithm alg);
 // Private key of one key version. Thread safety: const methods may be called concurrently.
 class VaultKeyPair {
  public:
-  // kty "RSA" (size 2048/3072/4096) ; "EC" needs crypto/ec_key.h (kUnimplemented until then).
+  // kty "RSA" (size 2048/3072/4096, default 2048) or "EC" (crv P-256, P-384, P-521, P-256K;
+  // default P-256). HSM key types are rejected with kInvalidArgument.
   static Result<VaultKeyPair> Generate(std::string_view kty, int key_size, std::string_view crv);
   static Result<VaultKeyPair> FromPkcs8(std::string_view kty, const SecretBytes& der);
   static VaultKeyPair FromRsa(crypto::RsaPrivateKey key);
+  static VaultKeyPair FromEc(crypto::EcPrivateKey key);
 
   VaultKeyPair(VaultKeyPair&&) noexcept = default;
   VaultKeyPair& operator=(VaultKeyPair&&) noexcept = default;
@@ -111,7 +114,10 @@ class VaultKeyPair {
 
  private:
   explicit VaultKeyPair(crypto::RsaPrivateKey rsa) : key_(std::move(rsa)) {}
-  std::variant<crypto::RsaPrivateKey> key_;
+  explicit VaultKeyPair(crypto::EcPrivateKey ec) : key_(std::move(ec)) {}
+  const crypto::RsaPrivateKey* rsa() const { return std::get_if<crypto::RsaPrivateKey>(&key_); }
+  const crypto::EcPrivateKey* ec() const { return std::get_if<crypto::EcPrivateKey>(&key_); }
+  std::variant<crypto::RsaPrivateKey, crypto::EcPrivateKey> key_;
 };
 
 }  // namespace pgcmk::vault

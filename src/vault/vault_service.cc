@@ -1067,6 +1067,8 @@ Result<KeyVersion> VaultService::CreateKey(const RequestContext& ctx, const Prin
     KeyVersion templ;
     if (params.key_ops) {
       VAULT_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
+    } else if (params.kty == "EC") {
+      templ.key_ops = {"sign", "verify"};
     } else {
       templ.key_ops = {"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"};
     }
@@ -1113,24 +1115,38 @@ Result<KeyVersion> VaultService::ImportKey(const RequestContext& ctx, const Prin
       return Status(StatusCode::kInvalidArgument,
                     "HSM-protected import needs an HSM, and this vault has none");
     }
-    if (params.kty != "RSA") {
-      return Status(StatusCode::kInvalidArgument, "Only RSA keys can be imported into this vault");
-    }
-    if (params.d.empty() || params.p.empty() || params.q.empty() || params.dp.empty() ||
-        params.dq.empty() || params.qi.empty()) {
+    if (params.kty == "EC") {
+      auto curve = crypto::EcCurveFromJwkName(params.crv);
+      if (!curve) return Status(StatusCode::kInvalidArgument, "Invalid or missing curve (crv)");
+      if (params.d.empty()) {
+        return Status(StatusCode::kInvalidArgument,
+                      "The imported key must contain its private part (d)");
+      }
+      auto ec = crypto::EcPrivateKey::FromJwk({*curve, params.x, params.y}, params.d);
+      if (!ec) return Status(StatusCode::kInvalidArgument, "The imported EC key is invalid");
+      kp.emplace(VaultKeyPair::FromEc(std::move(*ec)));
+    } else if (params.kty != "RSA") {
       return Status(StatusCode::kInvalidArgument,
-                    "The imported key must contain its private parts (d, p, q, dp, dq, qi)");
+                    "Only RSA and EC keys can be imported into this vault");
+    } else {
+      if (params.d.empty() || params.p.empty() || params.q.empty() || params.dp.empty() ||
+          params.dq.empty() || params.qi.empty()) {
+        return Status(StatusCode::kInvalidArgument,
+                      "The imported key must contain its private parts (d, p, q, dp, dq, qi)");
+      }
+      auto rsa = crypto::RsaPrivateKey::FromJwk(params.public_key, params.d, params.p, params.q,
+                                                params.dp, params.dq, params.qi);
+      if (!rsa) return Status(StatusCode::kInvalidArgument, "The imported RSA key is invalid");
+      int bits = rsa->bits();
+      if (bits != 2048 && bits != 3072 && bits != 4096) {
+        return Status(StatusCode::kInvalidArgument, "RSA keys are 2048, 3072 or 4096 bits");
+      }
+      kp.emplace(VaultKeyPair::FromRsa(std::move(*rsa)));
     }
-    auto rsa = crypto::RsaPrivateKey::FromJwk(params.public_key, params.d, params.p, params.q,
-                                              params.dp, params.dq, params.qi);
-    if (!rsa) return Status(StatusCode::kInvalidArgument, "The imported RSA key is invalid");
-    int bits = rsa->bits();
-    if (bits != 2048 && bits != 3072 && bits != 4096) {
-      return Status(StatusCode::kInvalidArgument, "RSA keys are 2048, 3072 or 4096 bits");
-    }
-    kp.emplace(VaultKeyPair::FromRsa(std::move(*rsa)));
     if (params.key_ops) {
       VAULT_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
+    } else if (params.kty == "EC") {
+      templ.key_ops = {"sign", "verify"};
     } else {
       templ.key_ops = {"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"};
     }

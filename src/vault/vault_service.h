@@ -68,9 +68,11 @@ struct CreateKeyParams {
 };
 
 struct ImportKeyParams {
-  std::string kty;  // "RSA" (or "RSA-HSM": rejected)
+  std::string kty;  // "RSA" or "EC" ("RSA-HSM"/"EC-HSM": rejected)
   crypto::RsaJwk public_key;
-  SecretBytes d, p, q, dp, dq, qi;
+  SecretBytes d, p, q, dp, dq, qi;  // RSA private parts; for EC only d is used
+  std::string crv;                  // EC
+  Bytes x, y;                       // EC
   std::optional<std::vector<std::string>> key_ops;
   std::optional<bool> enabled;
   std::optional<std::int64_t> nbf, exp;

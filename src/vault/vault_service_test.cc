@@ -233,6 +233,39 @@ TEST_F(VaultServiceTest, SignAndVerifyDigests) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(VaultServiceTest, EcKeysSignAndVerifyOnTheirCurveOnly) {
+  CreateKeyParams p;
+  p.kty = "EC";
+  p.crv = "P-256";
+  auto k = service_->CreateKey(Ctx(), admin_, "ec1", p);
+  ASSERT_TRUE(k.has_value()) << k.error().ToString();
+  EXPECT_EQ(k->kty, "EC");
+  EXPECT_EQ(k->crv, "P-256");
+  EXPECT_EQ(k->x.size(), 32u);
+  EXPECT_EQ(k->key_ops, (std::vector<std::string>{"sign", "verify"}));
+  Bytes digest = crypto::Sha256(AsBytes("m"));
+  auto sig = service_->Sign(Ctx(), admin_, "ec1", "", "ES256", digest);
+  ASSERT_TRUE(sig.has_value()) << sig.error().ToString();
+  EXPECT_EQ(sig->value.size(), 64u);
+  EXPECT_TRUE(service_->Verify(Ctx(), admin_, "ec1", "", "ES256", digest, sig->value)->second);
+  EXPECT_EQ(service_->Sign(Ctx(), admin_, "ec1", "", "ES384", crypto::Sha384(AsBytes("m")))
+                .error()
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->Sign(Ctx(), admin_, "ec1", "", "RS256", digest).error().code(),
+            StatusCode::kInvalidArgument);
+  // Not in key_ops, and EC cannot wrap anyway.
+  EXPECT_EQ(service_->WrapKey(Ctx(), admin_, "ec1", "", "RSA-OAEP", Bytes(32)).error().code(),
+            StatusCode::kFailedPrecondition);
+  p.crv = "P-999";
+  EXPECT_EQ(service_->CreateKey(Ctx(), admin_, "ec2", p).error().code(),
+            StatusCode::kInvalidArgument);
+  p.kty = "EC-HSM";
+  p.crv = "P-256";
+  EXPECT_EQ(service_->CreateKey(Ctx(), admin_, "ec2", p).error().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(VaultServiceTest, DisabledKeysRefuseEverythingAndExpiredKeysStillUnwrap) {
   MakeKey("k");
   Bytes dek(32, 3);

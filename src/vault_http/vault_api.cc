@@ -343,7 +343,8 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       const json& jwk = (*body)["key"];
       vault::ImportKeyParams ip;
       VAULT_HTTP_TRY(kty, ReqString(jwk, "kty"));
-      ip.kty = hsm->value_or(false) && *kty == "RSA" ? "RSA-HSM" : *kty;
+      ip.kty = *kty;
+      if (hsm->value_or(false) && (ip.kty == "RSA" || ip.kty == "EC")) ip.kty += "-HSM";
       if (ip.kty == "RSA") {
         VAULT_HTTP_TRY(n, ReqBase64(jwk, "n"));
         VAULT_HTTP_TRY(e, ReqBase64(jwk, "e"));
@@ -355,6 +356,19 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
           VAULT_HTTP_TRY(v, ReqBase64(jwk, parts[i]));
           *dest[i] = SecretBytes::CopyFrom(*v);
           SecureZero(v->data(), v->size());
+        }
+      }
+      if (ip.kty == "EC") {
+        VAULT_HTTP_TRY(crv, ReqString(jwk, "crv"));
+        VAULT_HTTP_TRY(x, ReqBase64(jwk, "x"));
+        VAULT_HTTP_TRY(y, ReqBase64(jwk, "y"));
+        ip.crv = *crv;
+        ip.x = *x;
+        ip.y = *y;
+        if (jwk.contains("d")) {
+          VAULT_HTTP_TRY(d, ReqBase64(jwk, "d"));
+          ip.d = SecretBytes::CopyFrom(*d);
+          SecureZero(d->data(), d->size());
         }
       }
       VAULT_HTTP_TRY(ops, OptStringList(jwk, "key_ops"));

@@ -130,6 +130,30 @@ test("sign and verify digests (RS256, PS256), verifyData locally", async () => {
   assert.equal((await cc.verifyData("RS256", Buffer.from("data"), sig.result)).result, true);
 });
 
+test("EC keys: create on each curve, sign remotely, verify (ES256/ES384/ES512/ES256K), import", async () => {
+  for (const [curve, alg, hash] of [["P-256", "ES256", "sha256"], ["P-384", "ES384", "sha384"], ["P-521", "ES512", "sha512"], ["P-256K", "ES256K", "sha256"]]) {
+    const name = unique("ec");
+    const key = await keys.createEcKey(name, { curve });
+    assert.equal(key.keyType, "EC");
+    assert.equal(key.key.crv, curve);
+    const cc = keys.getCryptographyClient(name);
+    const digest = crypto.createHash(hash).update("msg").digest();
+    const sig = await cc.sign(alg, digest);
+    assert.equal((await cc.verify(alg, digest, sig.result)).result, true, alg);
+  }
+  const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = privateKey.export({ format: "jwk" });
+  const b = (v) => Buffer.from(v, "base64url");
+  const name = unique("ecimp");
+  const imported = await keys.importKey(name, { kty: "EC", crv: "P-256", x: b(jwk.x), y: b(jwk.y), d: b(jwk.d) });
+  assert.equal(imported.key.d, undefined);
+  const digest = crypto.createHash("sha256").update("x").digest();
+  const sig = await keys.getCryptographyClient(name).sign("ES256", digest);
+  const pub = crypto.createPublicKey({ key: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, format: "jwk" });
+  // The vault signed the digest of "x" with the imported private key: node verifies it.
+  assert.ok(crypto.verify("sha256", Buffer.from("x"), { key: pub, dsaEncoding: "ieee-p1363" }, Buffer.from(sig.result)));
+});
+
 test("update properties; disabled keys refuse crypto with 403", async () => {
   const name = unique("upd");
   const key = await keys.createRsaKey(name);
