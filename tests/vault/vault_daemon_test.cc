@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 namespace pgcmk::vault_test {
 namespace {
@@ -547,6 +550,54 @@ TEST(VaultCrashTest, KillDashNineLosesNoAcknowledgedKeyAndTamperingIsDetected) {
   auto [rc, out] = RunPgcmk(verify);
   EXPECT_EQ(rc, 7) << out;
   EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
+}
+
+// kill -9 while clients are creating versions and updating keys: everything acknowledged survives.
+TEST(VaultCrashTest, KillDashNineUnderLoadLosesNothingAcknowledged) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/false);
+  std::string token = d.AdminToken();
+  std::mutex mu;
+  std::vector<std::string> acked_versions;  // "/keys/name/version"
+  std::map<std::string, std::string> acked_tags;
+  std::atomic<bool> stop = false;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      auto c = d.Client();
+      for (int i = 0; !stop; ++i) {
+        std::string name = "load" + std::to_string(t);
+        Reply r = Send(*c, "POST", "/keys/" + name + "/create?" + std::string(kApi), token,
+                       R"({"kty":"EC","crv":"P-256","tags":{"i":")" + std::to_string(i) + R"("}})");
+        if (r.status != 200) break;  // the daemon died mid-request: not acknowledged
+        std::string kid = r.body["key"]["kid"];
+        std::lock_guard l(mu);
+        acked_versions.push_back(kid.substr(kid.find("/keys/")));
+        acked_tags[name] = std::to_string(i);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  d.Stop(SIGKILL);
+  stop = true;
+  for (auto& th : clients) th.join();
+  ASSERT_GT(acked_versions.size(), 10u);
+  d.Start();
+  token = d.AdminToken();
+  auto c = d.Client();
+  for (const auto& path : acked_versions) {
+    EXPECT_EQ(Send(*c, "GET", path + "?" + std::string(kApi), token).status, 200) << path;
+  }
+  // The latest version carries at least the last acknowledged tag value.
+  for (const auto& [name, tag] : acked_tags) {
+    Reply r = Send(*c, "GET", "/keys/" + name + "/?" + std::string(kApi), token);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_GE(std::stoi(r.body["tags"]["i"].get<std::string>()), std::stoi(tag)) << name;
+  }
+  auto verify =
+      std::vector<std::string>{"vault", "audit", "verify", "--data-dir", d.dir().string()};
+  auto [rc, out] = RunPgcmk(verify);
+  EXPECT_EQ(rc, 0) << out;
 }
 
 TEST(VaultTlsTest, ServesHttpsWithItsPrivateCaAndRefusesTls11) {
