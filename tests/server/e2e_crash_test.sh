@@ -28,6 +28,12 @@ SUP=$(cat "$STATE/servers/db3/supervisor.pid")
 # The postmaster is the supervisor's child named postgres (the mount is not readable by root).
 PGPID=$(ps -o pid=,comm= --ppid "$SUP" | awk '$2 == "postgres" {print $1}')
 [[ -n "$PGPID" ]] || fail "no postmaster under supervisor $SUP"
+# The supervisor runs as the service user, not root, and is not dumpable (no core dumps, no
+# same-uid ptrace): the kernel then gives its /proc entries to root.
+[[ $(ps -o user= -p "$SUP") == pgcmk ]] || fail "supervisor runs as $(ps -o user= -p "$SUP")"
+[[ $(ps -o user= -p "$PGPID") == pgcmk ]] || fail "PostgreSQL runs as $(ps -o user= -p "$PGPID")"
+[[ $(stat -c %U "/proc/$SUP/environ") == root ]] || fail "supervisor is dumpable"
+if tr '\0' ' ' <"/proc/$SUP/cmdline" | grep -q "secret\|password"; then fail "secret-ish argv"; fi
 log "kill -9 supervisor $SUP (postmaster $PGPID) under write load"
 kill -9 "$SUP"
 wait "$WRITER" 2>/dev/null || true
