@@ -1,0 +1,137 @@
+// VaultApi in-process, without sockets: the protocol layer's contract (challenge first, error
+// bodies, identifiers from the Host header, status codes).
+#include "vault_http/vault_api.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/durable_file.h"
+#include "vault_http/wire_format.h"
+
+namespace pgcmk::vault_http {
+namespace {
+
+using nlohmann::json;
+
+class VaultApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vault-api-test-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    ASSERT_TRUE(vault::VaultService::Initialize(dir_ / "v", {}).has_value());
+    vault::VaultServiceOptions o;
+    o.audit_outcome = AuditOutcomeFor;
+    auto s = vault::VaultService::Open(dir_ / "v", o);
+    ASSERT_TRUE(s.has_value());
+    service_ = std::move(*s);
+    api_ = std::make_unique<VaultApi>(*service_, ApiOptions{"", "https"});
+    cred_ = json::parse(AsStringView(*ReadWholeFile(dir_ / "v" / "admin.credential")));
+    HttpResponse t =
+        Call("POST", "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token",
+             "grant_type=client_credentials&client_id=" + cred_["clientId"].get<std::string>() +
+                 "&client_secret=" + cred_["clientSecret"].get<std::string>() +
+                 "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
+             "", "application/x-www-form-urlencoded");
+    ASSERT_EQ(t.status, 200) << t.body;
+    token_ = json::parse(t.body)["access_token"];
+  }
+  void TearDown() override {
+    api_.reset();
+    service_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& token = "",
+                    const std::string& ctype = "application/json",
+                    const std::string& host = "vault.example:8443") {
+    HttpRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    r.remote_addr = "127.0.0.1";
+    r.headers["host"] = host;
+    if (!body.empty()) r.headers["content-type"] = ctype;
+    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
+    return api_->Handle(r);
+  }
+  static std::string HeaderOf(const HttpResponse& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<vault::VaultService> service_;
+  std::unique_ptr<VaultApi> api_;
+  json cred_;
+  std::string token_;
+};
+
+TEST_F(VaultApiTest, ChallengeComesBeforeApiVersionAndBody) {
+  HttpResponse r = Call("POST", "/keys/k/create", "{garbage");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(HeaderOf(r, "WWW-Authenticate"), "Bearer authorization=\"https://vault.example:8443/" +
+                                                 cred_["tenantId"].get<std::string>() +
+                                                 "\", resource=\"https://vault.pgcmk.local\"");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "Unauthorized");
+  HttpResponse no_version = Call("POST", "/keys/k/create", "{garbage", token_);
+  EXPECT_EQ(no_version.status, 400);
+  EXPECT_EQ(json::parse(no_version.body)["error"]["code"], "BadParameter");
+}
+
+TEST_F(VaultApiTest, KidComesFromTheHostHeaderAndErrorsUseAzureCodes) {
+  HttpResponse c = Call("POST", "/keys/k1/create?api-version=7.6", R"({"kty":"RSA"})", token_,
+                        "application/json", "other.host:1234");
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_TRUE(json::parse(c.body)["key"]["kid"].get<std::string>().starts_with(
+      "https://other.host:1234/keys/k1/"));
+  HttpResponse missing = Call("GET", "/keys/nope/?api-version=7.6", "", token_);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(json::parse(missing.body)["error"]["code"], "KeyNotFound");
+  EXPECT_EQ(Call("DELETE", "/keys/k1?api-version=7.6", "", token_).status, 200);
+  HttpResponse conflict =
+      Call("POST", "/keys/k1/create?api-version=7.6", R"({"kty":"RSA"})", token_);
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(json::parse(conflict.body)["error"]["innererror"]["code"],
+            "ObjectIsDeletedButRecoverable");
+  HttpResponse purge = Call("DELETE", "/deletedkeys/k1?api-version=7.6", "", token_);
+  EXPECT_EQ(purge.status, 204);
+  EXPECT_TRUE(purge.body.empty());
+  // A Host header with junk does not end up in identifiers.
+  HttpResponse junk =
+      Call("GET", "/keys?api-version=7.6", "", token_, "application/json", "evil\"host/x");
+  EXPECT_EQ(junk.status, 200);
+  EXPECT_EQ(junk.body.find("evil"), std::string::npos);
+}
+
+TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
+  std::string path = "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token";
+  HttpResponse j = Call("POST", path, R"({"grant_type":"client_credentials"})");
+  EXPECT_EQ(j.status, 400);
+  EXPECT_EQ(json::parse(j.body)["error"], "invalid_request");
+  HttpResponse bad =
+      Call("POST", path,
+           "grant_type=client_credentials&client_id=" + cred_["clientId"].get<std::string>() +
+               "&client_secret=s3cr3t-guess&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
+           "", "application/x-www-form-urlencoded");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.body.find("s3cr3t-guess"), std::string::npos);
+}
+
+TEST_F(VaultApiTest, FailsClosedWith503AndRetryAfterWhenAuditCannotBeWritten) {
+  ASSERT_EQ(Call("POST", "/keys/k2/create?api-version=7.6", R"({"kty":"RSA"})", token_).status,
+            200);
+  service_->store_for_testing().InjectAuditFailureForTesting(true);
+  HttpResponse r = Call("GET", "/keys/k2/?api-version=7.6", "", token_);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(HeaderOf(r, "Retry-After"), "1");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "ServiceUnavailable");
+  EXPECT_EQ(r.body.find("\"n\""), std::string::npos);  // no key material in the refusal
+}
+
+}  // namespace
+}  // namespace pgcmk::vault_http
