@@ -203,9 +203,9 @@ Status Supervisor::Rewrap(const std::string& current_kid, const SecretBytes& dek
     return Status::Ok();
   });
   if (!updated) return updated.error();
+  // manifest_mtime_ is deliberately left alone: the next poll re-reads the file and finds the
+  // same generation, unless an `update` landed in between, which must not be missed.
   manifest_ = std::move(*updated);
-  struct stat st {};
-  if (::stat(paths_.manifest().c_str(), &st) == 0) manifest_mtime_ = st.st_mtim;
   Record("KeyRewrapped", "the DEK was re-wrapped under the key's new version " + wrapped->kid,
          {{"old_kid", old_kid}, {"new_kid", wrapped->kid}});
   return Status::Ok();
