@@ -16,6 +16,7 @@
 #include "server/child_process.h"
 #include "server/inaccessible_responder.h"
 #include "server/key_access.h"
+#include "server/key_health.h"
 #include "server/manifest.h"
 #include "server/postgres_instance.h"
 #include "server/server_state.h"
@@ -80,6 +81,7 @@ class Supervisor {
                                                : manifest_.settings.grace_period_seconds;
     if (interval_ < 1) interval_ = 1;
     if (grace_ < 0) grace_ = 0;
+    health_.set_grace(std::chrono::seconds(grace_));
   }
 
   void Record(const std::string& event, const std::string& message,
@@ -145,8 +147,7 @@ class Supervisor {
   std::unique_ptr<PostgresProcess> pg_;
   std::unique_ptr<InaccessibleResponder> responder_;
 
-  std::optional<Clock::time_point> transient_since_;
-  bool check_failing_ = false;
+  KeyHealth health_{std::chrono::seconds(300)};
 };
 
 Result<SecretBytes> Supervisor::VerifyKeyAccess() {
@@ -247,8 +248,7 @@ void Supervisor::Activate() {
   if (!pg) return fail(pg.error());
   pg_ = std::move(*pg);
   status_.reason.clear();
-  check_failing_ = false;
-  transient_since_.reset();
+  health_.OnSuccess();
   SetState(ServerState::kReady, "PostgreSQL is accepting TLS connections on " +
                                     manifest_.settings.listen_address + ":" +
                                     std::to_string(manifest_.settings.port));
@@ -264,9 +264,9 @@ void Supervisor::PeriodicCheck() {
   status_.key_valid = true;
   status_.last_check_ok = status_.last_check;
   status_.reason.clear();
-  if (check_failing_) Record("KeyCheckRecovered", "key access checks succeed again");
-  check_failing_ = false;
-  transient_since_.reset();
+  if (health_.OnSuccess().recovered) {
+    Record("KeyCheckRecovered", "key access checks succeed again");
+  }
   if (status_.state == ServerState::kUpdating) {
     SetState(ServerState::kReady, "the updated data-encryption settings are in effect");
   } else {
@@ -276,39 +276,35 @@ void Supervisor::PeriodicCheck() {
 
 void Supervisor::HandleKeyFailure(const Status& failure) {
   const kms::FailureKind kind = kms::ClassifyFailure(failure);
-  const bool running = pg_ != nullptr;
-  if (kind == kms::FailureKind::kTransient && running) {
-    if (!transient_since_) transient_since_ = Clock::now();
-    const auto elapsed =
-        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - *transient_since_);
-    if (elapsed.count() < grace_) {
-      if (!check_failing_) {
-        Record("KeyCheckFailed",
-               "transient: " + failure.message() + "; still serving for up to " +
-                   std::to_string(grace_) + " s (grace period)",
-               {{"kind", "transient"}});
-      }
-      check_failing_ = true;
-      status_.reason =
-          "key vault unreachable, serving within the grace period: " + failure.message();
-      SaveStatus();
-      return;
+  const bool serving = pg_ != nullptr;
+  const KeyHealth::Decision d = health_.OnFailure(kind, serving, Clock::now());
+  const std::string kind_name(kms::FailureKindName(kind));
+  if (!d.inaccessible) {
+    if (d.first_failure) {
+      Record("KeyCheckFailed",
+             "transient: " + failure.message() + "; still serving for up to " +
+                 std::to_string(grace_) + " s (grace period)",
+             {{"kind", kind_name}});
     }
-    EnterInaccessible("the key vault has been unreachable for " + std::to_string(elapsed.count()) +
-                      " s (grace period " + std::to_string(grace_) + " s): " + failure.message());
+    status_.reason = "key vault unreachable, serving within the grace period: " + failure.message();
+    SaveStatus();
     return;
   }
-  EnterInaccessible(kind == kms::FailureKind::kTransient
-                        ? "the key vault is unreachable: " + failure.message()
-                        : failure.message());
+  std::string reason = failure.message();
+  if (kind == kms::FailureKind::kTransient) {
+    reason = serving ? "the key vault has been unreachable for " +
+                           std::to_string(d.failing_for.count()) + " s (grace period " +
+                           std::to_string(grace_) + " s): " + failure.message()
+                     : "the key vault is unreachable: " + failure.message();
+  }
+  if (status_.state != ServerState::kInaccessible) {
+    Record("KeyCheckFailed", reason, {{"kind", kind_name}});
+  }
+  EnterInaccessible(reason);
 }
 
 void Supervisor::EnterInaccessible(const std::string& reason) {
   const bool changed = status_.state != ServerState::kInaccessible || status_.reason != reason;
-  if (changed && status_.state != ServerState::kInaccessible) {
-    Record("KeyCheckFailed", reason, {{"kind", "definitive"}});
-  }
-  check_failing_ = true;
   Deactivate();
   status_.key_valid = false;
   status_.reason = reason;
