@@ -158,6 +158,19 @@ fi
 wait_state db1 Ready 20
 [[ $(sql db1 "select count(*) from t") == 1000 ]] || fail "data not intact after secret rotation"
 
+# --- the identity is deleted: Inaccessible; a new identity (granted) recovers it through update ---
+vault identity delete pg-identity-2 >/dev/null
+wait_state db1 Inaccessible 15
+grep -qiE "unauthorized_client|invalid_client|token endpoint" <<<"$(server show db1)" || fail "reason does not name the deleted identity"
+CID3=$(make_identity pg-identity-3)
+grant pg-identity-3
+server update db1 --key "$KEY2V" --identity "$CID3" --identity-secret-file "$WORK/pg-identity-3.secret" >/dev/null ||
+  fail "update to a new identity after the old one was deleted failed"
+wait_state db1 Ready 20
+[[ $(sql db1 "select count(*) from t") == 1000 ]] || fail "data not intact after identity replacement"
+[[ ! -e "$STATE/servers/db1/identity-$CID2.secret" ]] || fail "the replaced identity's secret was kept"
+log "identity deleted -> Inaccessible; new identity via update -> Ready"
+
 server stop db1 >/dev/null
 [[ $(state_of db1) == Stopped ]] || fail "not Stopped"
 mountpoint -q "$STATE/servers/db1/mnt" && fail "still mounted after stop"
