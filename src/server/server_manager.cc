@@ -409,6 +409,21 @@ Result<std::vector<ServerView>> ListServers(const std::filesystem::path& state_d
   for (const auto& n : names) {
     if (auto v = ShowServer(state_dir, n)) out.push_back(std::move(*v));
   }
+  // Servers being created live in ".NAME.creating-PID" until the end of `create`: Provisioning.
+  for (const auto& entry :
+       std::filesystem::directory_iterator(ServerPaths::ServersDir(state_dir), ec)) {
+    const std::string n = entry.path().filename().string();
+    const size_t mark = n.rfind(".creating-");
+    if (!n.starts_with(".") || mark == std::string::npos) continue;
+    const std::string pid = n.substr(mark + 10);
+    if (pid.empty() || !std::filesystem::exists("/proc/" + pid, ec)) continue;  // abandoned
+    ServerView v;
+    v.manifest.name = n.substr(1, mark - 1);
+    v.paths = ServerPaths::For(state_dir, v.manifest.name);
+    v.status.state = ServerState::kProvisioning;
+    v.status.reason = "being created by pgcmk process " + pid;
+    out.push_back(std::move(v));
+  }
   return out;
 }
 
