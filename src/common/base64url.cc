@@ -49,7 +49,11 @@ constexpr auto kDecode = MakeDecodeTable();
 std::string Base64UrlEncode(ByteView data) { return Encode(data, kUrlAlphabet, false); }
 std::string Base64Encode(ByteView data) { return Encode(data, kStdAlphabet, true); }
 
-std::optional<Bytes> Base64UrlDecode(std::string_view text) {
+namespace {
+// Decodes `text` into `out` (at least DecodedSizeBound(text) bytes); the decoded length, or
+// nullopt. On failure `out` may hold a partial result, which the caller discards (and wipes, if
+// secret).
+std::optional<size_t> DecodeInto(std::string_view text, std::uint8_t* out) {
   // Strip up to two trailing '=' (padding must then complete a 4-character group).
   size_t padding = 0;
   while (!text.empty() && text.back() == '=' && padding < 2) {
@@ -58,8 +62,7 @@ std::optional<Bytes> Base64UrlDecode(std::string_view text) {
   }
   if (padding > 0 && (text.size() + padding) % 4 != 0) return std::nullopt;
   if (text.size() % 4 == 1) return std::nullopt;
-  Bytes out;
-  out.reserve(text.size() * 3 / 4);
+  size_t n = 0;
   unsigned acc = 0;
   int bits = 0;
   for (char c : text) {
@@ -69,12 +72,33 @@ std::optional<Bytes> Base64UrlDecode(std::string_view text) {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xff));
+      out[n++] = static_cast<std::uint8_t>((acc >> bits) & 0xff);
     }
   }
   // Leftover bits must be zero (canonical encoding); otherwise the input was not produced by an
   // encoder and we refuse it rather than silently dropping bits.
-  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  const bool canonical = bits == 0 || (acc & ((1u << bits) - 1)) == 0;
+  acc = 0;
+  if (!canonical) return std::nullopt;
+  return n;
+}
+
+size_t DecodedSizeBound(std::string_view text) { return text.size() / 4 * 3 + 2; }
+}  // namespace
+
+std::optional<Bytes> Base64UrlDecode(std::string_view text) {
+  Bytes out(DecodedSizeBound(text));
+  const std::optional<size_t> n = DecodeInto(text, out.data());
+  if (!n) return std::nullopt;
+  out.resize(*n);
+  return out;
+}
+
+std::optional<SecretBytes> Base64UrlDecodeSecret(std::string_view text) {
+  SecretBytes out(DecodedSizeBound(text));
+  const std::optional<size_t> n = DecodeInto(text, out.reveal_mutable().data());
+  if (!n) return std::nullopt;  // `out` wipes any partial result
+  out.Truncate(*n);
   return out;
 }
 

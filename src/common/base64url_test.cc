@@ -36,5 +36,22 @@ TEST(Base64UrlTest, RejectsGarbage) {
   EXPECT_FALSE(Base64UrlDecode("Zm 9v").has_value());
 }
 
+TEST(Base64UrlTest, DecodeSecretFollowsTheSameRules) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", ""}, {"f", "Zg"}, {"fo", "Zm8="}, {"foob", "Zm9vYg"}, {"foobar", "Zm9vYmFy"}};
+  for (auto [plain, encoded] : cases) {
+    auto decoded = Base64UrlDecodeSecret(encoded);
+    ASSERT_TRUE(decoded.has_value()) << encoded;
+    EXPECT_EQ(AsStringView(decoded->reveal()), plain);
+  }
+  auto key = Base64UrlDecodeSecret(Base64UrlEncode(Bytes(32, 0x07)));
+  ASSERT_TRUE(key.has_value());
+  EXPECT_TRUE(*key == SecretBytes::CopyFrom(Bytes(32, 0x07)));
+  for (const char* bad : {"Zm9v!", "Z", "Zm8==", "Zm9=v", "Zh", "Zm 9v"}) {
+    EXPECT_FALSE(Base64UrlDecodeSecret(bad).has_value()) << bad;
+    EXPECT_FALSE(Base64UrlDecode(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace pgcmk

@@ -78,8 +78,13 @@ Status CreateDirectoryDurably(const std::filesystem::path& dir, mode_t mode) {
   if (dir.has_parent_path() && dir.parent_path() != dir) {
     PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(dir.parent_path(), 0755));
   }
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return Status::FromErrno(errno, "mkdir " + dir.string());
+  if (::mkdir(dir.c_str(), mode) != 0) {
+    if (errno != EEXIST) return Status::FromErrno(errno, "mkdir " + dir.string());
+    // Lost a race with another creator, or the name is taken by something else: only a directory
+    // will do (never chmod a file that happens to have the name).
+    if (!std::filesystem::is_directory(dir, ec)) {
+      return Status::FromErrno(ENOTDIR, "mkdir " + dir.string());
+    }
   }
   if (::chmod(dir.c_str(), mode) != 0) return Status::FromErrno(errno, "chmod " + dir.string());
   return FsyncDirectory(dir.has_parent_path() ? dir.parent_path() : ".");

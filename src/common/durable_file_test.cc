@@ -62,5 +62,15 @@ TEST_F(DurableFileTest, CreateDirectoryDurablySetsMode) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 }
 
+TEST_F(DurableFileTest, CreateDirectoryDurablyRefusesAnExistingFile) {
+  const auto path = dir_ / "not-a-dir";
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes("x"), 0644).ok());
+  Status s = CreateDirectoryDurably(path, 0700);
+  EXPECT_FALSE(s.ok());
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);  // the file was left alone
+}
+
 }  // namespace
 }  // namespace pgcmk

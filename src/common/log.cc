@@ -25,6 +25,29 @@ const char* LevelName(Level level) {
   }
   return "?";
 }
+
+// Messages often carry names that came from requests (key names, paths, identities). Control
+// characters are escaped so that such a name can never end the line and forge the next record.
+void AppendEscaped(std::string& line, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      line += c;
+    } else if (c == '\n') {
+      line += "\\n";
+    } else if (c == '\r') {
+      line += "\\r";
+    } else if (c == '\t') {
+      line += "\\t";
+    } else {
+      line += "\\x";
+      line += kHex[u >> 4];
+      line += kHex[u & 0xf];
+    }
+  }
+}
+
 }  // namespace
 
 void SetLevel(Level level) { g_level.store(level); }
@@ -48,9 +71,9 @@ void Write(Level level, std::string_view component, std::string_view message) {
   line += ms;
   line += LevelName(level);
   line += ' ';
-  line += component;
+  AppendEscaped(line, component);
   line += ": ";
-  line += message;
+  AppendEscaped(line, message);
   line += '\n';
   // One write(2) per line keeps lines from concurrent threads whole.
   // Nowhere to report a failed log write; the result is deliberately dropped.

@@ -13,13 +13,18 @@
 //    Callers guarantee that bit 7 of tweak byte 15 is clear for normal units (the storage layer's
 //    unit index never reaches 2^127), so KS is independent of every full-block XTS output. For
 //    short units this is enforced (kInvalidArgument); units of 16 bytes or more accept any tweak
-//    (the NIST vectors use random ones). docs/crypto.md has the scheme's review.
+//    (the NIST vectors use random ones), so the separation is only enforced on one side: a caller
+//    that encrypted a unit of >= 16 bytes under a tweak with the bit set, with the same key, would
+//    make that unit's first block share its XEX mask with the short-unit pad of the tweak with the
+//    bit clear. Tweaks from XtsTweakForUnit (and EncryptUnits/DecryptUnits) never set it.
+//    docs/crypto.md has the scheme's review.
 //    What this gives: confidentiality for a single version of the tail; what it does not: two
 //    versions of a short tail under the same tweak reveal P1 XOR P2 (XTS itself reveals equality of
 //    16-byte blocks across versions), and a flipped ciphertext bit flips the same plaintext bit
 //    (XTS garbles the whole block). docs/crypto.md records this trade-off.
 //
-// Thread safety: an XtsCipher may be used from many threads at once (per-thread contexts).
+// Thread safety: const methods may be called from many threads at once (contexts are cached in
+// slots owned by the cipher); moving or destroying it while a call runs is not allowed.
 #pragma once
 
 #include <array>

@@ -62,6 +62,16 @@ Result<EcCurve> CurveOf(const EVP_PKEY* pkey) {
     internal::DiscardOpenSslErrors();
     return Err(StatusCode::kInvalidArgument, "EC key does not use a named curve");
   }
+  // OpenSSL maps explicit parameters that equal a named curve to that curve's name but remembers
+  // the explicit encoding; such keys are refused as well (named curves only).
+  char encoding[32] = {};
+  size_t encoding_len = 0;
+  if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof(encoding),
+                                     &encoding_len) == 1 &&
+      std::string_view(encoding, encoding_len) != OSSL_PKEY_EC_ENCODING_GROUP) {
+    return Err(StatusCode::kInvalidArgument, "EC key does not use a named curve");
+  }
+  internal::DiscardOpenSslErrors();
   const std::string_view group(name, len);
   for (const CurveInfo& c : kCurves) {
     if (group == c.group_name) return c.curve;

@@ -1,6 +1,9 @@
 #include "crypto/ec_key.h"
 
 #include <gtest/gtest.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 namespace pgcmk::crypto {
 namespace {
@@ -107,6 +110,29 @@ TEST(EcKeyTest, CurveNames) {
   EXPECT_EQ(EcCurveFromJwkName("SECP256K1"), EcCurve::kSecp256k1);
   EXPECT_FALSE(EcCurveFromJwkName("P-224").has_value());
   EXPECT_EQ(EcCoordinateSize(EcCurve::kP521), 66u);
+}
+
+// Explicit curve parameters are refused even when they spell out a named curve.
+TEST(EcKeyTest, ImportRefusesExplicitCurveParameters) {
+  auto key = EcPrivateKey::Generate(EcCurve::kP256);
+  ASSERT_TRUE(key.has_value());
+  const Bytes named = key->PublicKey().ToDer();
+  const unsigned char* in = named.data();
+  EVP_PKEY* pkey = d2i_PUBKEY(nullptr, &in, static_cast<long>(named.size()));
+  ASSERT_NE(pkey, nullptr);
+  ASSERT_EQ(EVP_PKEY_set_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_ENCODING,
+                                           OSSL_PKEY_EC_ENCODING_EXPLICIT),
+            1);
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(pkey, &der);
+  EVP_PKEY_free(pkey);
+  ASSERT_GT(len, 0);
+  const Bytes explicit_der(der, der + len);
+  OPENSSL_free(der);
+  ASSERT_GT(explicit_der.size(), named.size() + 100);  // the curve really is spelled out
+  auto imported = EcPublicKey::FromDer(explicit_der);
+  ASSERT_FALSE(imported.has_value());
+  EXPECT_EQ(imported.error().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

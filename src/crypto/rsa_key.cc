@@ -7,6 +7,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <utility>
+
 #include "crypto/openssl_handles.h"
 #include "crypto/pkey_codec.h"
 
@@ -321,8 +323,83 @@ namespace {
 // private key, verify with the public half) catches mismatched n/e/d/CRT values. OpenSSL's own
 // EVP_PKEY_check/pairwise_check also run Miller-Rabin on p and q, which costs about a second per
 // 2048-bit key and far more at 8192 bits; the importer vouches for its primes.
+//
+// The self-test alone is not enough: when a CRT result fails OpenSSL's internal check, OpenSSL
+// silently recomputes it with d, so wrong p, q, dp, dq or qi pass it, and so does a wrong d (never
+// used while the CRT values are right). CheckCrtValues compares them arithmetically first.
+// A private-key bignum (nullptr if absent), flagged constant-time and freed with BN_clear_free.
+SecretBnPtr SecretParam(const EVP_PKEY* pkey, const char* name) {
+  BIGNUM* bn = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, name, &bn) != 1 || bn == nullptr) {
+    internal::DiscardOpenSslErrors();
+    return nullptr;
+  }
+  BN_set_flags(bn, BN_FLG_CONSTTIME);
+  return SecretBnPtr(bn);
+}
+
+// Two-prime keys only (as Key Vault): n = p*q, q*qi = 1 mod p, and for r in {p, q} with its
+// exponent d_r: d_r = d mod (r-1) and e*d_r = 1 mod (r-1) (so d inverts e modulo lcm(p-1, q-1)).
+// Messages never name the failing value.
+Status CheckCrtValues(const EVP_PKEY* pkey) {
+  const Status inconsistent(StatusCode::kInvalidArgument, "inconsistent RSA private key");
+  BIGNUM* extra = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_FACTOR3, &extra) == 1) {
+    BN_clear_free(extra);
+    return Status(StatusCode::kInvalidArgument, "multi-prime RSA keys are not supported");
+  }
+  internal::DiscardOpenSslErrors();
+  const SecretBnPtr n = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_N);
+  const SecretBnPtr e = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_E);
+  const SecretBnPtr d = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_D);
+  const SecretBnPtr p = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_FACTOR1);
+  const SecretBnPtr q = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_FACTOR2);
+  const SecretBnPtr dp = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_EXPONENT1);
+  const SecretBnPtr dq = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_EXPONENT2);
+  const SecretBnPtr qi = SecretParam(pkey, OSSL_PKEY_PARAM_RSA_COEFFICIENT1);
+  if (!n || !e || !d || !p || !q || !dp || !dq || !qi) return inconsistent;
+  struct BnCtxFree {
+    void operator()(BN_CTX* c) const { BN_CTX_free(c); }
+  };
+  std::unique_ptr<BN_CTX, BnCtxFree> ctx(BN_CTX_secure_new());
+  SecretBnPtr t(BN_secure_new());
+  SecretBnPtr r1(BN_secure_new());
+  if (!ctx || !t || !r1) {
+    return internal::OpenSslError(StatusCode::kInternal, "bignum allocation failed");
+  }
+  BN_set_flags(t.get(), BN_FLG_CONSTTIME);
+  BN_set_flags(r1.get(), BN_FLG_CONSTTIME);
+  // Factors must be > 1 (BN_sub_word below and the moduli need it).
+  if (BN_cmp(p.get(), BN_value_one()) <= 0 || BN_cmp(q.get(), BN_value_one()) <= 0) {
+    return inconsistent;
+  }
+  // n = p * q
+  if (BN_mul(t.get(), p.get(), q.get(), ctx.get()) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "bignum arithmetic failed");
+  }
+  bool ok = BN_cmp(t.get(), n.get()) == 0;
+  // q * qi = 1 (mod p)
+  if (BN_mod_mul(t.get(), q.get(), qi.get(), p.get(), ctx.get()) != 1) {
+    return internal::OpenSslError(StatusCode::kInternal, "bignum arithmetic failed");
+  }
+  ok = ok && BN_is_one(t.get());
+  for (auto [r, dr] : {std::pair{p.get(), dp.get()}, std::pair{q.get(), dq.get()}}) {
+    if (BN_copy(r1.get(), r) == nullptr || BN_sub_word(r1.get(), 1) != 1 ||
+        BN_nnmod(t.get(), d.get(), r1.get(), ctx.get()) != 1) {
+      return internal::OpenSslError(StatusCode::kInternal, "bignum arithmetic failed");
+    }
+    ok = ok && BN_cmp(t.get(), dr) == 0;  // d_r = d mod (r-1)
+    if (BN_mod_mul(t.get(), e.get(), dr, r1.get(), ctx.get()) != 1) {
+      return internal::OpenSslError(StatusCode::kInternal, "bignum arithmetic failed");
+    }
+    ok = ok && BN_is_one(t.get());  // e * d_r = 1 (mod r-1)
+  }
+  return ok ? Status::Ok() : inconsistent;
+}
+
 Status CheckPrivateKey(EVP_PKEY* pkey, RsaKeySizePolicy policy) {
   PGCMK_RETURN_IF_ERROR(CheckKeyShape(pkey, policy));
+  PGCMK_RETURN_IF_ERROR(CheckCrtValues(pkey));
   const Status inconsistent(StatusCode::kInvalidArgument, "inconsistent RSA private key");
   static constexpr std::uint8_t kDigest[32] = {'p', 'g', 'c', 'm', 'k', ' ', 'p', 'c', 't'};
   PkeyCtxPtr sctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));

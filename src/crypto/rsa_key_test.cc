@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/encoder.h>
 #include <openssl/pem.h>
 
@@ -214,6 +215,79 @@ TEST(RsaKeyTest, ShaHelpersMatchKnownDigests) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(Sha384(ToBytes("abc")).size(), 48u);
   EXPECT_EQ(ToHex(Sha512(ToBytes("abc"))).substr(0, 16), "ddaf35a193617aba");
+}
+
+// The private JWK fields of TestKey(), read back through OpenSSL.
+struct PrivateFields {
+  RsaJwk pub;
+  Bytes d, p, q, dp, dq, qi;
+};
+PrivateFields TestKeyFields() {
+  PrivateFields f;
+  auto der = TestKey().ToPkcs8Der();
+  EXPECT_TRUE(der.has_value());
+  const unsigned char* in = der->reveal().data();
+  EVP_PKEY* pkey = d2i_AutoPrivateKey(nullptr, &in, static_cast<long>(der->size()));
+  EXPECT_NE(pkey, nullptr);
+  auto get = [&](const char* name) {
+    BIGNUM* bn = nullptr;
+    EXPECT_EQ(EVP_PKEY_get_bn_param(pkey, name, &bn), 1) << name;
+    Bytes out(static_cast<size_t>(BN_num_bytes(bn)));
+    BN_bn2bin(bn, out.data());
+    BN_clear_free(bn);
+    return out;
+  };
+  f.pub.n = get(OSSL_PKEY_PARAM_RSA_N);
+  f.pub.e = get(OSSL_PKEY_PARAM_RSA_E);
+  f.d = get(OSSL_PKEY_PARAM_RSA_D);
+  f.p = get(OSSL_PKEY_PARAM_RSA_FACTOR1);
+  f.q = get(OSSL_PKEY_PARAM_RSA_FACTOR2);
+  f.dp = get(OSSL_PKEY_PARAM_RSA_EXPONENT1);
+  f.dq = get(OSSL_PKEY_PARAM_RSA_EXPONENT2);
+  f.qi = get(OSSL_PKEY_PARAM_RSA_COEFFICIENT1);
+  EVP_PKEY_free(pkey);
+  return f;
+}
+
+Result<RsaPrivateKey> ImportFields(const PrivateFields& f) {
+  auto s = [](const Bytes& b) { return SecretBytes::CopyFrom(b); };
+  return RsaPrivateKey::FromJwk(f.pub, s(f.d), s(f.p), s(f.q), s(f.dp), s(f.dq), s(f.qi));
+}
+
+TEST(RsaKeyTest, JwkImportAcceptsConsistentCrtValues) {
+  const PrivateFields f = TestKeyFields();
+  auto key = ImportFields(f);
+  ASSERT_TRUE(key.has_value()) << key.error().ToString();
+  EXPECT_EQ(key->PublicKey().ToDer(), TestKey().PublicKey().ToDer());
+}
+
+// OpenSSL recomputes a CRT result that fails its check with d, so a sign/verify self-test alone
+// passes keys whose CRT values do not belong to n; the importer must compare them itself.
+TEST(RsaKeyTest, JwkImportRejectsInconsistentCrtValues) {
+  const PrivateFields good = TestKeyFields();
+  auto expect_rejected = [](const PrivateFields& f, const char* what) {
+    auto key = ImportFields(f);
+    ASSERT_FALSE(key.has_value()) << what;
+    EXPECT_EQ(key.error().code(), StatusCode::kInvalidArgument) << what;
+  };
+  PrivateFields f = good;
+  f.dp.back() ^= 0x02;
+  expect_rejected(f, "dp");
+  f = good;
+  f.dq.back() ^= 0x02;
+  expect_rejected(f, "dq");
+  f = good;
+  f.qi.back() ^= 0x01;
+  expect_rejected(f, "qi");
+  f = good;
+  std::swap(f.p, f.q);  // p and q swapped without recomputing dp, dq, qi
+  expect_rejected(f, "p/q swapped");
+  f = good;
+  f.p.back() ^= 0x02;  // p*q != n
+  expect_rejected(f, "p");
+  f = good;
+  f.d.back() ^= 0x02;  // d no longer inverts e
+  expect_rejected(f, "d");
 }
 
 }  // namespace
