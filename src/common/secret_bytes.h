@@ -4,6 +4,11 @@
 //  - Move-only. The buffer is page-aligned, mlock'd (never swapped) and marked MADV_DONTDUMP
 //    (excluded from core dumps). If mlock fails (RLIMIT_MEMLOCK), the bytes are still zeroized on
 //    destruction and the failure is counted in SecretBytes::LockFailures() for diagnostics.
+//  - Also marked MADV_DONTFORK: a fork() child does not inherit the bytes. Only fork+exec is
+//    supported (the child must not touch, move or destroy any SecretBytes created before the fork:
+//    the address is unmapped there, and may later be reused by an unrelated mapping). Code that
+//    forks and keeps running in the child (daemonising, gtest "fast" death tests) must create its
+//    secrets after the fork.
 //  - Zeroized (OPENSSL_cleanse-equivalent, not optimised away) on destruction and when moved from.
 //  - Never printable: there is no operator<<, no implicit conversion, and ToString-like helpers do
 //    not exist. Reading the bytes is the explicit, greppable call `.reveal()` /
