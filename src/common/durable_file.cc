@@ -11,6 +11,13 @@
 
 namespace pgcmk {
 
+namespace {
+// The temporary name WriteFileAtomically uses for `path`, without mkostemp's six characters.
+std::string TemporaryPrefix(const std::filesystem::path& path) {
+  return "." + path.filename().string() + ".tmp";
+}
+}  // namespace
+
 Status FsyncDirectory(const std::filesystem::path& dir) {
   auto fd = OpenFile(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (!fd) return fd.error();
@@ -20,7 +27,7 @@ Status FsyncDirectory(const std::filesystem::path& dir) {
 
 Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents, mode_t mode) {
   const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
-  std::string tmp_template = (dir / ("." + path.filename().string() + ".tmpXXXXXX")).string();
+  std::string tmp_template = (dir / (TemporaryPrefix(path) + "XXXXXX")).string();
   int raw = ::mkostemp(tmp_template.data(), O_CLOEXEC);
   if (raw < 0) return Status::FromErrno(errno, "create temporary file in " + dir.string());
   UniqueFd fd(raw);
@@ -37,6 +44,29 @@ Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents,
     return fail(Status::FromErrno(errno, "rename to " + path.string()));
   }
   return FsyncDirectory(dir);
+}
+
+Result<size_t> RemoveStaleTemporaryFiles(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  const std::string prefix = TemporaryPrefix(path);
+  size_t removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != prefix.size() + 6 || !name.starts_with(prefix)) continue;
+    std::error_code entry_ec;  // a vanished or unreadable entry is simply not ours to remove
+    if (it->is_symlink(entry_ec) || !it->is_regular_file(entry_ec)) continue;
+    if (::unlink(it->path().c_str()) != 0) {
+      if (errno == ENOENT) continue;  // removed by someone else meanwhile
+      return Err(Status::FromErrno(errno, "remove " + it->path().string()));
+    }
+    ++removed;
+  }
+  if (ec) return Err(Status::FromErrno(ec.value(), "list " + dir.string()));
+  if (removed > 0) {
+    if (Status s = FsyncDirectory(dir); !s.ok()) return Err(std::move(s));
+  }
+  return removed;
 }
 
 namespace {

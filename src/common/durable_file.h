@@ -19,6 +19,13 @@ namespace pgcmk {
 Status WriteFileAtomically(const std::filesystem::path& path, ByteView contents,
                            mode_t mode = 0600);
 
+// A crash inside WriteFileAtomically can leave its temporary file (".NAME.tmpXXXXXX", same mode
+// as the target, so possibly secret) beside `path`. Removes such leftovers and fsyncs the
+// directory. Call it when no other writer of `path` can be running (at startup, under the
+// caller's lock): an in-flight update's temporary file would be removed too, and that update
+// would then fail (never corrupt the target). Returns how many files were removed.
+Result<size_t> RemoveStaleTemporaryFiles(const std::filesystem::path& path);
+
 // fsync(2) on a directory, so that entries created/renamed/removed in it are durable.
 Status FsyncDirectory(const std::filesystem::path& dir);
 

@@ -72,5 +72,28 @@ TEST_F(DurableFileTest, CreateDirectoryDurablyRefusesAnExistingFile) {
   EXPECT_EQ(st.st_mode & 0777, 0644u);  // the file was left alone
 }
 
+TEST_F(DurableFileTest, RemoveStaleTemporaryFilesRemovesOnlyLeftoversOfThatFile) {
+  const auto path = dir_ / "manifest";
+  ASSERT_TRUE(WriteFileAtomically(path, AsBytes("current")).ok());
+  // What a crash between mkostemp and rename leaves behind, plus look-alikes that must stay.
+  ASSERT_TRUE(WriteFileAtomically(dir_ / ".manifest.tmpAb3dE9", AsBytes("secret")).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_ / ".manifest.tmpshort", AsBytes("x")).ok());
+  ASSERT_TRUE(WriteFileAtomically(dir_ / ".other.tmpAb3dE9", AsBytes("x")).ok());
+  std::filesystem::create_symlink(dir_ / "nowhere", dir_ / ".manifest.tmpDangle");
+  auto removed = RemoveStaleTemporaryFiles(path);
+  ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / ".manifest.tmpAb3dE9"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / ".manifest.tmpshort"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ / ".other.tmpAb3dE9"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir_ / ".manifest.tmpDangle"));
+  auto data = ReadWholeFile(path);
+  ASSERT_TRUE(data.has_value());
+  EXPECT_EQ(AsStringView(*data), "current");
+  auto again = RemoveStaleTemporaryFiles(path);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, 0u);
+}
+
 }  // namespace
 }  // namespace pgcmk
