@@ -27,10 +27,20 @@ Status SqliteError(sqlite3* db, int rc, std::string_view what) {
 }  // namespace
 
 SqliteStatement::SqliteStatement(SqliteStatement&& o) noexcept
-    : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), bind_error_(std::move(o.bind_error_)) {}
+    : db_(o.db_),
+      stmt_(std::exchange(o.stmt_, nullptr)),
+      cache_(o.cache_),
+      bind_error_(std::move(o.bind_error_)) {}
 
 SqliteStatement::~SqliteStatement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+  if (stmt_ == nullptr) return;
+  if (cache_ != nullptr && cache_->size() < 8) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    cache_->push_back(stmt_);
+    return;
+  }
+  sqlite3_finalize(stmt_);
 }
 
 Status SqliteStatement::Check(int rc, std::string_view what) const {
@@ -125,23 +135,42 @@ Result<SqliteDb> SqliteDb::Open(const std::filesystem::path& path, bool read_onl
   return db;
 }
 
-SqliteDb::SqliteDb(SqliteDb&& o) noexcept : db_(std::exchange(o.db_, nullptr)) {}
+SqliteDb::SqliteDb(SqliteDb&& o) noexcept
+    : db_(std::exchange(o.db_, nullptr)), cache_(std::move(o.cache_)) {}
 SqliteDb& SqliteDb::operator=(SqliteDb&& o) noexcept {
   if (this != &o) {
+    FinalizeCached();
     if (db_ != nullptr) sqlite3_close_v2(db_);
     db_ = std::exchange(o.db_, nullptr);
+    cache_ = std::move(o.cache_);
   }
   return *this;
 }
 SqliteDb::~SqliteDb() {
+  FinalizeCached();
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
+void SqliteDb::FinalizeCached() {
+  if (!cache_) return;
+  for (auto& [sql, stmts] : *cache_) {
+    for (sqlite3_stmt* st : stmts) sqlite3_finalize(st);
+  }
+  cache_->clear();
+}
+
 Result<SqliteStatement> SqliteDb::Prepare(std::string_view sql) {
+  auto& slot = (*cache_)[std::string(sql)];
+  if (!slot.empty()) {
+    sqlite3_stmt* st = slot.back();
+    slot.pop_back();
+    return SqliteStatement(db_, st, &slot);
+  }
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return Err(SqliteError(db_, rc, "prepare"));
-  return SqliteStatement(db_, stmt);
+  return SqliteStatement(db_, stmt, &slot);
 }
 
 Status SqliteDb::Exec(std::string_view sql) {

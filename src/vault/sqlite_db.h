@@ -7,9 +7,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "common/bytes.h"
 #include "common/status.h"
@@ -45,10 +48,13 @@ class SqliteStatement {
 
  private:
   friend class SqliteDb;
-  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // `cache`: where to return the prepared statement on destruction (nullptr = finalize).
+  SqliteStatement(sqlite3* db, sqlite3_stmt* stmt, std::vector<sqlite3_stmt*>* cache)
+      : db_(db), stmt_(stmt), cache_(cache) {}
   Status Check(int rc, std::string_view what) const;
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  std::vector<sqlite3_stmt*>* cache_;
   Status bind_error_;
 };
 
@@ -63,6 +69,8 @@ class SqliteDb {
   SqliteDb(const SqliteDb&) = delete;
   ~SqliteDb();
 
+  // Statements are cached per SQL text and reused (reset, bindings cleared) after the
+  // SqliteStatement is destroyed; the SqliteDb must outlive its statements.
   Result<SqliteStatement> Prepare(std::string_view sql);
   Status Exec(std::string_view sql);  // one or more statements without results
 
@@ -74,7 +82,10 @@ class SqliteDb {
 
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}
+  void FinalizeCached();
   sqlite3* db_ = nullptr;
+  std::unique_ptr<std::unordered_map<std::string, std::vector<sqlite3_stmt*>>> cache_ =
+      std::make_unique<std::unordered_map<std::string, std::vector<sqlite3_stmt*>>>();
 };
 
 // Rolls back on scope exit unless Commit() succeeded.

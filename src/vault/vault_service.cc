@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unordered_map>
 
 #include "common/base64url.h"
@@ -514,8 +515,12 @@ struct VaultService::Impl {
     return std::move(*out);
   }
 
+  // Parsed private keys are cached per thread: OpenSSL's RSA blinding state is per key object and
+  // shared use from many threads serialises on its lock (measured: ~2x CPU per unwrap).
   Result<std::shared_ptr<const VaultKeyPair>> PrivateKey(const StoredVersion& sv) {
-    std::string cache_key = ToLower(sv.meta.name) + "/" + sv.meta.version;
+    std::string cache_key =
+        ToLower(sv.meta.name) + "/" + sv.meta.version + "#" +
+        std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
     {
       std::lock_guard l(cache_mu);
       auto it = key_cache.find(cache_key);
