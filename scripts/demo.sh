@@ -108,9 +108,8 @@ Inspect:
   ls $STATE/servers/demo/backing                         (ciphertext only)
 Try revocation (the server becomes Inaccessible within the check interval, 30 s):
   $PGCMK vault policy delete pg-demo --data-dir $VAULT
-  psql "host=127.0.0.1 port=$SERVER_PORT dbname=postgres user=postgres sslmode=prefer"
-      -> FATAL:  the customer-managed key is not accessible: ... (verify-full clients only see
-         "server does not support SSL" while it is Inaccessible; see docs/server.md)
+  PGPASSWORD=\$(cat $D/admin.password) psql "$CONN"
+      -> FATAL:  the customer-managed key is not accessible: ...
   $PGCMK vault policy set pg-demo --role "Key Vault Crypto Service Encryption User" --data-dir $VAULT
       -> Ready again within 30 s, data intact
 Stop everything:

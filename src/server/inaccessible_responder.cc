@@ -74,15 +74,20 @@ Bytes BuildFatalErrorResponse(std::string_view sqlstate, std::string_view messag
 }
 
 InaccessibleResponder::InaccessibleResponder(UniqueFd listener, std::string reason,
-                                             std::string hint)
-    : listener_(std::move(listener)), reason_(std::move(reason)), hint_(std::move(hint)) {
+                                             std::string hint,
+                                             std::shared_ptr<const crypto::TlsServerContext> tls)
+    : listener_(std::move(listener)),
+      reason_(std::move(reason)),
+      hint_(std::move(hint)),
+      tls_(std::move(tls)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
 InaccessibleResponder::~InaccessibleResponder() { Stop(); }
 
 Result<std::unique_ptr<InaccessibleResponder>> InaccessibleResponder::Start(
-    const std::string& address, int port, std::string reason, std::string hint) {
+    const std::string& address, int port, std::string reason, std::string hint,
+    std::shared_ptr<const crypto::TlsServerContext> tls) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
@@ -103,7 +108,7 @@ Result<std::unique_ptr<InaccessibleResponder>> InaccessibleResponder::Start(
   }
   if (::listen(fd.get(), 64) != 0) return Err(Status::FromErrno(errno, "listen"));
   return std::unique_ptr<InaccessibleResponder>(
-      new InaccessibleResponder(std::move(fd), std::move(reason), std::move(hint)));
+      new InaccessibleResponder(std::move(fd), std::move(reason), std::move(hint), std::move(tls)));
 }
 
 void InaccessibleResponder::SetReason(std::string reason) {
@@ -132,18 +137,37 @@ void InaccessibleResponder::Loop() {
 }
 
 void InaccessibleResponder::Serve(int fd) {
-  // At most: one SSLRequest/GSSENCRequest (answered 'N'), then the StartupMessage.
+  std::unique_ptr<crypto::TlsServerSession> tls;  // set once TLS is negotiated
+  auto read_exactly = [&](std::uint8_t* buf, size_t n) {
+    return tls ? tls->ReadExactly(MutableByteView(buf, n)).ok() : ReadExactly(fd, buf, n);
+  };
+  auto send = [&](ByteView data) {
+    if (tls) {
+      (void)tls->WriteAll(data);  // a client that went away needs no answer
+    } else {
+      SendAll(fd, data);
+    }
+  };
+  // At most: one SSLRequest/GSSENCRequest, then the StartupMessage.
   for (int packet = 0; packet < 3; ++packet) {
     std::uint8_t header[8];
-    if (!ReadExactly(fd, header, sizeof header)) return;
+    if (!read_exactly(header, sizeof header)) return;
     const std::uint32_t length = GetInt32(header);
     const std::uint32_t code = GetInt32(header + 4);
     if (length < 8 || length > 10000) return;
     std::vector<std::uint8_t> rest(length - 8);
-    if (!rest.empty() && !ReadExactly(fd, rest.data(), rest.size())) return;
+    if (!rest.empty() && !read_exactly(rest.data(), rest.size())) return;
+    if (code == kSslRequestCode && tls_ && !tls) {
+      const std::uint8_t yes = 'S';
+      SendAll(fd, ByteView(&yes, 1));
+      auto session = tls_->Accept(fd);
+      if (!session) return;  // e.g. the client does not trust the certificate
+      tls = std::move(*session);
+      continue;
+    }
     if (code == kSslRequestCode || code == kGssEncRequestCode) {
       const std::uint8_t no = 'N';
-      SendAll(fd, ByteView(&no, 1));
+      send(ByteView(&no, 1));
       continue;
     }
     if (code != kProtocol3) return;
@@ -152,7 +176,8 @@ void InaccessibleResponder::Serve(int fd) {
       std::lock_guard lock(mu_);
       message = std::string(kInaccessiblePrefix) + reason_;
     }
-    SendAll(fd, BuildFatalErrorResponse(kInaccessibleSqlState, message, hint_));
+    send(BuildFatalErrorResponse(kInaccessibleSqlState, message, hint_));
+    tls.reset();  // close_notify before the TCP shutdown
     ::shutdown(fd, SHUT_WR);
     ++answered_;
     return;

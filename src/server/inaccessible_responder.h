@@ -3,17 +3,18 @@
 // error naming the cause, instead of a bare "connection refused".
 //
 // Wire behaviour (PostgreSQL frontend/backend protocol 3.0):
-//   SSLRequest (80877103) or GSSENCRequest (80877104)  -> 'N' (not supported), keep reading
-//   StartupMessage (protocol 3.0)                       -> ErrorResponse, close
-//   CancelRequest or anything else                      -> close
+//   SSLRequest (80877103)     -> 'S' and a TLS handshake when a TLS context is available (then the
+//                                rest happens over TLS), otherwise 'N'; keep reading
+//   GSSENCRequest (80877104)  -> 'N', keep reading
+//   StartupMessage (3.0)      -> ErrorResponse, close
+//   CancelRequest or anything else -> close
 // The ErrorResponse carries S/V=FATAL, C=08004 (server rejected the connection), M="the
 // customer-managed key is not accessible: <reason>", and a hint naming `pgcmk server show`.
-// Clients that may fall back to plaintext (libpq's default sslmode=prefer, allow, disable) show
-// the message. Clients that insist on TLS (sslmode=require/verify-*) stop at the 'N' with "server
-// does not support SSL"; answering 'E' to the SSLRequest would not help them either, since libpq
-// since 15.9 (CVE-2024-10977) no longer displays error text received before TLS is established.
-// Showing it to them needs a TLS handshake with a trusted certificate, which the responder does
-// not have: the server's key is on the encrypted volume, which is not mounted (docs/server.md).
+// Without TLS, clients that insist on it (sslmode=require/verify-*) stop at the 'N' with "server
+// does not support SSL" (answering 'E' to the SSLRequest would not help: libpq since 15.9,
+// CVE-2024-10977, no longer shows error text received before TLS is established). The
+// supervisor therefore keeps the server's certificate and key in memory once it has mounted the
+// volume, and hands them to the responder (docs/server.md).
 // Nothing secret is ever in the reason.
 // Thread safety: SetReason may be called from any thread.
 #pragma once
@@ -27,6 +28,7 @@
 #include "common/bytes.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "crypto/tls_server.h"
 
 namespace pgcmk::server {
 
@@ -38,8 +40,12 @@ class InaccessibleResponder {
  public:
   // Binds address:port (SO_REUSEADDR; retries for up to `bind_wait` while the port is still
   // held, e.g. by a PostgreSQL that is shutting down) and starts answering.
-  static Result<std::unique_ptr<InaccessibleResponder>> Start(const std::string& address, int port,
-                                                              std::string reason, std::string hint);
+  // With `tls` (the server's own certificate and key, kept in memory by the supervisor since the
+  // last time the volume was mounted), an SSLRequest is answered 'S' and the error is sent over
+  // TLS, so clients with sslmode=require/verify-full see it too; without it, 'N'.
+  static Result<std::unique_ptr<InaccessibleResponder>> Start(
+      const std::string& address, int port, std::string reason, std::string hint,
+      std::shared_ptr<const crypto::TlsServerContext> tls = nullptr);
   ~InaccessibleResponder();
   InaccessibleResponder(const InaccessibleResponder&) = delete;
   InaccessibleResponder& operator=(const InaccessibleResponder&) = delete;
@@ -50,7 +56,8 @@ class InaccessibleResponder {
   int answered() const { return answered_.load(); }
 
  private:
-  InaccessibleResponder(UniqueFd listener, std::string reason, std::string hint);
+  InaccessibleResponder(UniqueFd listener, std::string reason, std::string hint,
+                        std::shared_ptr<const crypto::TlsServerContext> tls);
   void Loop();
   void Serve(int fd);
 
@@ -58,6 +65,7 @@ class InaccessibleResponder {
   std::mutex mu_;  // guards reason_
   std::string reason_;
   const std::string hint_;
+  const std::shared_ptr<const crypto::TlsServerContext> tls_;
   std::atomic<bool> stop_{false};
   std::atomic<int> answered_{0};
   std::thread thread_;

@@ -8,7 +8,12 @@
 
 #include <algorithm>
 #include <array>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
+
+#include "common/durable_file.h"
+#include "crypto/x509.h"
 
 namespace pgcmk::server {
 namespace {
@@ -95,11 +100,12 @@ TEST(InaccessibleResponderTest, ClosesOnGarbageWithoutAnswer) {
   EXPECT_EQ(Exchange(port, Packet(12345)), "");
 }
 
-std::string RunPsql(int port, const std::string& sslmode, int* rc) {
+std::string RunPsql(int port, const std::string& sslmode, int* rc,
+                    const std::string& rootcert = "/nonexistent") {
   std::string cmd =
       "PGCONNECT_TIMEOUT=5 /usr/bin/psql \"host=127.0.0.1 port=" + std::to_string(port) +
-      " user=postgres dbname=postgres sslmode=" + sslmode +
-      " sslrootcert=/nonexistent\" -c 'select 1' 2>&1 </dev/null";
+      " user=postgres dbname=postgres sslmode=" + sslmode + " sslrootcert=" + rootcert +
+      "\" -c 'select 1' 2>&1 </dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 512> buf{};
@@ -127,6 +133,43 @@ TEST(InaccessibleResponderTest, PsqlShowsTheErrorUnlessItInsistsOnTls) {
   std::string out = RunPsql(port, "verify-full", &rc);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("server does not support SSL"), std::string::npos) << out;
+}
+
+TEST(InaccessibleResponderTest, WithTheServerCertificateVerifyFullClientsSeeTheErrorOverTls) {
+  if (::access("/usr/bin/psql", X_OK) != 0) GTEST_SKIP() << "psql not installed";
+  ::signal(SIGPIPE, SIG_IGN);  // as in the supervisor
+  auto ca = crypto::CreateCertificateAuthority({});
+  ASSERT_TRUE(ca.has_value());
+  crypto::ServerCertificateOptions o;
+  o.common_name = "db1";
+  o.dns_names = {"localhost"};
+  o.ip_addresses = {"127.0.0.1"};
+  auto cert = crypto::IssueServerCertificate(*ca, o);
+  ASSERT_TRUE(cert.has_value());
+  auto tls = crypto::TlsServerContext::Create(cert->certificate_pem, cert->private_key_pem);
+  ASSERT_TRUE(tls.has_value()) << tls.error().ToString();
+  const auto ca_file = std::filesystem::temp_directory_path() /
+                       ("pgcmk-responder-ca-" + std::to_string(::getpid()) + ".pem");
+  ASSERT_TRUE(WriteFileAtomically(ca_file, AsBytes(ca->certificate_pem), 0644).ok());
+  const int port = FreePort();
+  auto r = InaccessibleResponder::Start("127.0.0.1", port, "the key is disabled", "", *tls);
+  ASSERT_TRUE(r.has_value());
+  for (const char* mode : {"verify-full", "require", "prefer"}) {
+    int rc = 0;
+    std::string out = RunPsql(port, mode, &rc, ca_file.string());
+    EXPECT_NE(rc, 0);
+    EXPECT_NE(out.find("FATAL:  the customer-managed key is not accessible: the key is disabled"),
+              std::string::npos)
+        << mode << ": " << out;
+  }
+  // A client that does not trust the certificate learns nothing and gets no answer.
+  auto other = crypto::CreateCertificateAuthority({});
+  ASSERT_TRUE(WriteFileAtomically(ca_file, AsBytes(other->certificate_pem), 0644).ok());
+  int rc = 0;
+  std::string out = RunPsql(port, "verify-full", &rc, ca_file.string());
+  EXPECT_NE(rc, 0);
+  EXPECT_EQ(out.find("customer-managed"), std::string::npos) << out;
+  std::filesystem::remove(ca_file);
 }
 
 }  // namespace

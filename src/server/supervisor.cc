@@ -127,6 +127,7 @@ class Supervisor {
   void Deactivate();
   bool ReloadManifestIfChanged();
   void WatchPostgres();
+  void LoadResponderTls();
 
   const SupervisorOptions options_;
   const ServerPaths paths_;
@@ -146,6 +147,9 @@ class Supervisor {
   std::optional<fuse::Mount> mount_;
   std::unique_ptr<PostgresProcess> pg_;
   std::unique_ptr<InaccessibleResponder> responder_;
+  // The server's TLS certificate and key, read from the volume while it is mounted and kept (in
+  // OpenSSL's memory) so that the responder can speak TLS after the volume is gone.
+  std::shared_ptr<const crypto::TlsServerContext> responder_tls_;
 
   KeyHealth health_{std::chrono::seconds(300)};
 };
@@ -247,11 +251,32 @@ void Supervisor::Activate() {
   auto pg = PostgresProcess::Start(PgOptions(), std::chrono::seconds(300));
   if (!pg) return fail(pg.error());
   pg_ = std::move(*pg);
+  LoadResponderTls();
   status_.reason.clear();
   health_.OnSuccess();
   SetState(ServerState::kReady, "PostgreSQL is accepting TLS connections on " +
                                     manifest_.settings.listen_address + ":" +
                                     std::to_string(manifest_.settings.port));
+}
+
+void Supervisor::LoadResponderTls() {
+  auto cert = ReadWholeFile(paths_.data_dir() / "server.crt", 1 << 20);
+  auto key = ReadSecretFile(paths_.data_dir() / "server.key", 1 << 20);
+  if (!cert || !key) {
+    log::Warning(kComponent,
+                 "cannot read the server's TLS files; the inaccessible responder "
+                 "will not offer TLS");
+    return;
+  }
+  auto tls = crypto::TlsServerContext::Create(AsStringView(*cert), *key);
+  if (!tls) {
+    log::Warning(kComponent,
+                 "the server's TLS files are not usable by the inaccessible "
+                 "responder: " +
+                     tls.error().ToString());
+    return;
+  }
+  responder_tls_ = std::move(*tls);
 }
 
 void Supervisor::PeriodicCheck() {
@@ -312,7 +337,8 @@ void Supervisor::EnterInaccessible(const std::string& reason) {
     auto responder = InaccessibleResponder::Start(
         manifest_.settings.listen_address, manifest_.settings.port, reason,
         "The server's data-encryption key cannot be unwrapped; access is re-checked every " +
-            std::to_string(interval_) + " s. See: pgcmk server show " + manifest_.name);
+            std::to_string(interval_) + " s. See: pgcmk server show " + manifest_.name,
+        responder_tls_);
     if (responder) {
       responder_ = std::move(*responder);
     } else {

@@ -104,7 +104,7 @@ measure_loss() {  # measure_loss LABEL REVOKE-CMD RESTORE-CMD EXPECTED-REASON
   eval "$2"
   wait_state db1 Inaccessible $((INTERVAL * 3 + 15))
   t1=$(now)
-  out=$(PGPASSWORD=x psql "$(conninfo db1 prefer)" -c 'select 1' 2>&1 || true)
+  out=$(PGPASSWORD=x psql "$(conninfo db1)" -c "select 1" 2>&1 || true)  # verify-full
   grep -q "the customer-managed key is not accessible" <<<"$out" || fail "$label: client did not get the clear error: $out"
   grep -qiE "$4" <<<"$out" || fail "$label: error does not name the cause ($4): $out"
   [[ $(server_json db1 | field '["dataEncryption"]["primaryEncryptionKeyStatus"]') == Invalid ]] || fail "$label: key status not Invalid"

@@ -42,7 +42,7 @@ wait_state db2 Inaccessible 20
 t1=$(now)
 ms=$(elapsed_ms "$t0" "$t1")
 ((ms >= 8000)) || fail "Inaccessible after $ms ms, before the 8 s grace period ended"
-out=$(PGPASSWORD=x psql "$(conninfo db2 prefer)" -c 'select 1' 2>&1 || true)
+out=$(PGPASSWORD=x psql "$(conninfo db2)" -c "select 1" 2>&1 || true)  # verify-full
 grep -qE "not accessible: the key vault (has been|is) unreachable" <<<"$out" || fail "client error: $out"
 echo "METRIC vault_down_to_inaccessible_ms $ms"
 log "vault down: Inaccessible after $ms ms (grace 8 s); client saw: $(grep -o 'FATAL:.*' <<<"$out" | cut -c1-120)"
