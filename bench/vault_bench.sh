@@ -51,11 +51,10 @@ for BITS in 2048 3072; do
           --key "$KEY" --version "$VERSION" --alg RSA-OAEP-256 --concurrency "$CONC" --seconds "$SECS")
   : > "$WORK/ossl"; : > "$WORK/unwrap"; : > "$WORK/wrap"; : > "$WORK/osslcpu"; : > "$WORK/unwrapcpu"
   for _ in $(seq 1 "$ROUNDS"); do
-    openssl speed -seconds "$SECS" -multi "$CORES" "rsa$BITS" 2>/dev/null | awk -v b="$BITS" '$1=="rsa" && $2==b {print $6}' >> "$WORK/ossl"
-    # One openssl process, its sign count over its CPU time.
-    { TIMEFORMAT='%U %S'; time openssl speed -seconds "$SECS" "rsa$BITS" > "$WORK/ossl1" 2>/dev/null; } 2> "$WORK/ossl1.time"
-    awk -v b="$BITS" -v s="$SECS" -v t="$(awk '{print $1 + $2}' "$WORK/ossl1.time")" \
-      '$1=="rsa" && $2==b {if (t > 0) print $6 * s / t}' "$WORK/ossl1" >> "$WORK/osslcpu"
+    # Wall-clock rate on all cores (-elapsed), then one process's rate per CPU-second (openssl
+    # speed divides by user CPU time unless -elapsed is given).
+    openssl speed -elapsed -seconds "$SECS" -multi "$CORES" "rsa$BITS" 2>/dev/null | awk -v b="$BITS" '$1=="rsa" && $2==b {print $6}' >> "$WORK/ossl"
+    openssl speed -seconds "$SECS" "rsa$BITS" 2>/dev/null | awk -v b="$BITS" '$1=="rsa" && $2==b {print $6}' >> "$WORK/osslcpu"
     before=$(cpu_ticks "$DAEMON")
     "$BENCH" "${common[@]}" --op unwrap --value "$WRAPPED64" > "$WORK/run"
     after=$(cpu_ticks "$DAEMON")
