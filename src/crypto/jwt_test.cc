@@ -83,5 +83,25 @@ TEST(JwtTest, VerifyRejectsMalformedShapes) {
   EXPECT_FALSE(VerifyJwt(pub, plus).has_value());
 }
 
+// One token, one spelling: a 256-byte signature is 342 characters whose last one carries 4 unused
+// bits. Setting them gives the same signature bytes under a different token string (which would
+// slip past a cache or replay check keyed by the token text), so it must be refused.
+TEST(JwtTest, VerifyRejectsNonCanonicalSignatureEncoding) {
+  auto token = SignJwt(TestKey(), "k", R"({"sub":"x"})");
+  ASSERT_TRUE(token.has_value());
+  const auto& pub = TestKey().PublicKey();
+  ASSERT_TRUE(VerifyJwt(pub, *token).has_value());
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const size_t sig_len = token->size() - token->rfind('.') - 1;
+  ASSERT_EQ(sig_len % 4, 2u);
+  const size_t last = alphabet.find(token->back());
+  ASSERT_EQ(last % 16, 0u);  // canonical: the 4 unused bits are zero
+  for (size_t low = 1; low < 16; ++low) {
+    std::string spelled = *token;
+    spelled.back() = alphabet[last + low];
+    EXPECT_FALSE(VerifyJwt(pub, spelled).has_value()) << spelled.back();
+  }
+}
+
 }  // namespace
 }  // namespace pgcmk::crypto
