@@ -41,6 +41,8 @@ class EcPublicKey {
  public:
   // Fails with kInvalidArgument unless (x, y) is a point on the curve (and not the identity).
   static Result<EcPublicKey> FromJwk(const EcJwk& jwk);
+  // DER/PEM imports (public and private) accept named curves only: explicit curve parameters are
+  // refused even when they spell out one of the four curves.
   static Result<EcPublicKey> FromDer(ByteView subject_public_key_info_der);
   static Result<EcPublicKey> FromPem(std::string_view pem);
 

@@ -89,6 +89,9 @@ class RsaPrivateKey {
  public:
   // bits: 2048, 3072 or 4096; public exponent 65537.
   static Result<RsaPrivateKey> Generate(int bits);
+  // Every import (PKCS#8, PEM, JWK) accepts two-prime keys only and checks them: n = p*q,
+  // dp = d mod (p-1), dq = d mod (q-1), e*dp = 1 mod (p-1), e*dq = 1 mod (q-1), q*qi = 1 mod p,
+  // then a sign/verify self-test. Any mismatch is kInvalidArgument "inconsistent RSA private key".
   // PKCS#8 PrivateKeyInfo DER (the vault's at-rest form, itself encrypted before storage).
   static Result<RsaPrivateKey> FromPkcs8Der(const SecretBytes& der);
   static Result<RsaPrivateKey> FromPkcs8Der(const SecretBytes& der, RsaKeySizePolicy policy);
