@@ -97,8 +97,8 @@ Result<SecretBytes> ReadKeyFromTerminal(std::ostream& err) {
 struct FsArgs {
   std::vector<std::string> positional;
   int key_fd = -1;
-  bool writeback_cache = false;
-  bool xattrs = false;
+  bool writeback_cache = fuse::MountOptions{}.writeback_cache;
+  bool xattrs = fuse::MountOptions{}.xattrs;
 };
 
 Result<FsArgs> ParseArgs(std::span<const std::string> args) {

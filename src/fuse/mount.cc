@@ -248,6 +248,11 @@ struct Mount::Impl {
     // The kernel's page cache stays valid across opens: we are the only writer of the backing
     // files, and the kernel invalidates it itself on truncate and hole punching.
     fi->keep_cache = 1;
+    // With the writeback cache, a synchronous-write handle (O_SYNC/O_DSYNC, e.g. PostgreSQL's WAL
+    // with wal_sync_method = open_datasync) bypasses the page cache: each write is one request that
+    // we make durable before replying, instead of a cached write followed by a flush, a times
+    // update and an fsync request.
+    if (options.writeback_cache && (fi->flags & (O_SYNC | O_DSYNC)) != 0) fi->direct_io = 1;
     return Status::Ok();
   }
 

@@ -32,8 +32,11 @@
 namespace pgcmk::fuse {
 
 struct MountOptions {
-  // Kernel writeback cache (FUSE_CAP_WRITEBACK_CACHE); see docs/benchmarks-storage.md.
-  bool writeback_cache = false;
+  // Kernel writeback cache (FUSE_CAP_WRITEBACK_CACHE): on by measurement (bulk load 1.6x instead
+  // of 4.5x plain, select-only better, read-write TPS within noise); see
+  // docs/benchmarks-storage.md. O_SYNC/O_DSYNC handles bypass it (direct I/O, coherent with the
+  // cache).
+  bool writeback_cache = true;
   // Extended attributes. Off, the filesystem answers getxattr/listxattr with ENOSYS once, after
   // which the kernel stops asking (setxattr then fails with EOPNOTSUPP): without that, the kernel
   // sends a getxattr("security.capability") round trip before every write(2), which halves write

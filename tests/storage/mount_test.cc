@@ -469,6 +469,29 @@ TEST(MountSemanticsTest, ODirectReadsAndWritesWork) {
   EXPECT_EQ(via_cache[100], 0);
 }
 
+// With the writeback cache, O_DSYNC handles use direct I/O; cached handles must stay coherent.
+TEST(MountSemanticsTest, SynchronousHandlesAndCachedHandlesSeeEachOthersWrites) {
+  TempDir tmp;
+  Mounted m(tmp.path(), {.writeback_cache = true});
+  ASSERT_TRUE(m.ok());
+  const fs::path f = m.mnt() / "wal";
+  UniqueFd cached(::open(f.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(PwriteAll(cached.get(), Bytes(8192, 'A'), 0).ok());
+  ASSERT_EQ(::fsync(cached.get()), 0);
+  Bytes got(4);
+  ASSERT_EQ(PreadFull(cached.get(), got, 0).value_or(0), 4u);
+  UniqueFd sync(::open(f.c_str(), O_RDWR | O_DSYNC | O_CLOEXEC));
+  ASSERT_TRUE(PwriteAll(sync.get(), Bytes(8192, 'B'), 0).ok());
+  ASSERT_EQ(PreadFull(cached.get(), got, 0).value_or(0), 4u);
+  EXPECT_EQ(got, Bytes(4, 'B'));
+  ASSERT_TRUE(PwriteAll(cached.get(), Bytes(100, 'C'), 0).ok());
+  ASSERT_EQ(PreadFull(sync.get(), got, 0).value_or(0), 4u);
+  EXPECT_EQ(got, Bytes(4, 'C'));
+  UniqueFd fresh(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_EQ(PreadFull(fresh.get(), got, 100).value_or(0), 4u);
+  EXPECT_EQ(got, Bytes(4, 'B'));
+}
+
 TEST(MountSemanticsTest, FallocateModes) {
   TempDir tmp;
   Mounted m(tmp.path());
