@@ -5,7 +5,7 @@
 #
 #   bench/storage_bench.sh PGCMK_BIN [ROUNDS]
 #
-# Environment: KINDS (default "plain pgcmk gocryptfs"; also "pgcmk-wb" = writeback cache on),
+# Environment: KINDS (default "plain pgcmk gocryptfs"; also "pgcmk-nowb" = writeback cache off),
 # SCALE (20), CLIENTS (4), SECONDS_PER_RUN (20), FIO_SECONDS (15), OUT (results directory).
 # Runs as root and puts PostgreSQL, the mounts and fio under the unprivileged user pgcmk.
 set -euo pipefail
@@ -54,9 +54,9 @@ mount_kind() {
   chmod 0600 "$base/key"
   case $kind in
     plain) ;;
-    pgcmk | pgcmk-wb)
-      local wb=off
-      [[ $kind == pgcmk-wb ]] && wb=on
+    pgcmk | pgcmk-nowb)
+      local wb=on
+      [[ $kind == pgcmk-nowb ]] && wb=off
       as_pg bash -c 'exec "$1" fs init "$2" --key-fd 3 3<"$3"' _ "$PGCMK" "$base/backing" "$base/key" >/dev/null
       as_pg bash -c 'echo $$ > "$1/fs.pid"; exec "$2" fs mount "$3" "$4" --key-fd 3 --writeback-cache "$5" 3<"$1/key"' \
         _ "$base" "$PGCMK" "$base/backing" "$base/dir" "$wb" >>"$base/fs.log" 2>&1 &
@@ -141,25 +141,31 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 python3 - "$RESULTS" "$KINDS" <<'EOF' | tee "$OUT/table.md"
+# Per round, each figure is divided by the plain directory's figure of the same round (the runs
+# are interleaved, so a noisy neighbour hits all kinds of one round alike); the table shows the
+# median of those ratios and, in parentheses, the median absolute value.
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 kinds = sys.argv[2].split()
-metrics = [("init_s", "`pgbench -i` (s)", True), ("rw_tps", "read-write TPS", False),
+metrics = [("init_s", "`pgbench -i -s 20`", True), ("rw_tps", "read-write TPS", False),
            ("ro_tps", "select-only TPS", False), ("seq_write_MBps", "seq write MB/s", False),
            ("seq_read_MBps", "seq read MB/s (cold)", False), ("randrw_8k_iops", "8 KiB randrw IOPS", False)]
-med = {}
-for k in kinds:
-    for m, _, _ in metrics:
-        vals = [float(r["value"]) for r in rows if r["kind"] == k and r["metric"] == m]
-        med[k, m] = statistics.median(vals) if vals else float("nan")
+val = {(r["round"], r["kind"], r["metric"]): float(r["value"]) for r in rows}
+rounds = sorted({r["round"] for r in rows})
 print("| storage | " + " | ".join(t for _, t, _ in metrics) + " |")
 print("|---" * (len(metrics) + 1) + "|")
 for k in kinds:
     cells = []
     for m, _, lower_better in metrics:
-        base, v = med["plain", m], med[k, m]
-        ratio = v / base if base else float("nan")
-        cells.append(f"{ratio:.2f}x ({v:.4g})" if lower_better else f"{ratio:.2f} ({v:.4g})")
+        ratios = [val[r, k, m] / val[r, "plain", m] for r in rounds
+                  if (r, k, m) in val and (r, "plain", m) in val and val[r, "plain", m]]
+        absolute = [val[r, k, m] for r in rounds if (r, k, m) in val]
+        if not ratios:
+            cells.append("n/a")
+            continue
+        ratio, v = statistics.median(ratios), statistics.median(absolute)
+        unit = " s" if lower_better else ""
+        cells.append(f"{ratio:.2f}{'x' if lower_better else ''} ({v:.4g}{unit})")
     print(f"| {k} | " + " | ".join(cells) + " |")
 EOF
 log "raw results: $RESULTS"
