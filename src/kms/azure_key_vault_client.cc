@@ -165,6 +165,7 @@ Result<HttpResponse> AzureKeyVaultClient::Call(const KeyUri& key, std::string_vi
         return Err(StatusFromVaultError(first.status, first.body, operation, where));
       }
       PGCMK_ASSIGN_OR_RETURN(AuthChallenge ch, ParseBearerChallenge(header));
+      if (Status s = CheckChallengeAuthority(ch, origin); !s.ok()) return Err(s);
       known = challenges_.insert_or_assign(origin, std::move(ch)).first;
     }
   }
@@ -174,6 +175,7 @@ Result<HttpResponse> AzureKeyVaultClient::Call(const KeyUri& key, std::string_vi
     if (r.status == 401 && !r.Header("www-authenticate").empty()) {
       // The token was rejected (expired, revoked, new challenge): re-acquire once.
       PGCMK_ASSIGN_OR_RETURN(AuthChallenge ch, ParseBearerChallenge(r.Header("www-authenticate")));
+      if (Status s = CheckChallengeAuthority(ch, origin); !s.ok()) return Err(s);
       known = challenges_.insert_or_assign(origin, std::move(ch)).first;
       PGCMK_ASSIGN_OR_RETURN(SecretBytes fresh, tokens_->GetToken(known->second, true));
       PGCMK_ASSIGN_OR_RETURN(r, send(&fresh, true));

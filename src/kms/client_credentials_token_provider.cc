@@ -62,6 +62,23 @@ Result<AuthChallenge> ParseBearerChallenge(std::string_view header) {
   return c;
 }
 
+Status CheckChallengeAuthority(const AuthChallenge& challenge, std::string_view vault_origin) {
+  auto url = Url::Parse(challenge.authorization);
+  if (!url) return url.error();
+  if (url->origin() == vault_origin) return Status::Ok();
+  static constexpr std::string_view kEntraHosts[] = {
+      "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+      "login.partner.microsoftonline.cn"};
+  for (std::string_view host : kEntraHosts) {
+    if (url->scheme == "https" && url->host == host && url->port == 443) return Status::Ok();
+  }
+  return Status(StatusCode::kFailedPrecondition,
+                "the key vault at " + std::string(vault_origin) + " names the token authority " +
+                    url->origin() +
+                    ", which is neither the vault itself nor Microsoft Entra ID; refusing to send "
+                    "the identity's client secret there");
+}
+
 ClientCredentialsTokenProvider::ClientCredentialsTokenProvider(std::string client_id,
                                                                SecretBytes client_secret,
                                                                HttpOptions http)

@@ -40,6 +40,12 @@ struct AuthChallenge {
 // Bearer challenge.
 Result<AuthChallenge> ParseBearerChallenge(std::string_view www_authenticate);
 
+// The client secret may only go to a token endpoint we trust: the vault's own origin (pgcmk's
+// self-hosted vault serves its token endpoint there) or Microsoft Entra ID's https authorities.
+// A challenge naming anything else is refused (kFailedPrecondition), so a vault URL pointing at a
+// hostile or misconfigured server cannot harvest the identity's secret.
+Status CheckChallengeAuthority(const AuthChallenge& challenge, std::string_view vault_origin);
+
 class TokenProvider {
  public:
   virtual ~TokenProvider() = default;

@@ -130,5 +130,30 @@ TEST(ClassifyFailureTest, SeparatesDefinitiveFromTransient) {
   EXPECT_EQ(ClassifyFailure(Status::Ok()), FailureKind::kNone);
 }
 
+TEST(ChallengeAuthorityTest, SecretGoesOnlyToTheVaultItselfOrEntraId) {
+  auto challenge = [](std::string authorization) {
+    AuthChallenge c;
+    c.authorization = std::move(authorization);
+    c.scope = "https://vault.pgcmk.local/.default";
+    return c;
+  };
+  EXPECT_TRUE(
+      CheckChallengeAuthority(challenge("https://127.0.0.1:8443/t1"), "https://127.0.0.1:8443")
+          .ok());
+  EXPECT_TRUE(CheckChallengeAuthority(challenge("https://login.microsoftonline.com/72f988bf"),
+                                      "https://myvault.vault.azure.net")
+                  .ok());
+  Status other =
+      CheckChallengeAuthority(challenge("https://evil.example:8443/t1"), "https://127.0.0.1:8443");
+  EXPECT_EQ(other.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.message().find("evil.example"), std::string::npos);
+  EXPECT_FALSE(
+      CheckChallengeAuthority(challenge("https://127.0.0.1:9999/t1"), "https://127.0.0.1:8443")
+          .ok());
+  EXPECT_FALSE(CheckChallengeAuthority(challenge("http://login.microsoftonline.com/t"),
+                                       "https://myvault.vault.azure.net")
+                   .ok());
+}
+
 }  // namespace
 }  // namespace pgcmk::kms
