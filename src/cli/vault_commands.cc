@@ -189,9 +189,11 @@ Status RunInit(std::span<const std::string> argv, CommandContext& ctx) {
 Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   auto a = Args::Parse(argv, {"insecure-http"});
   if (!a) return a.error();
-  // Ignored on purpose when it fails (e.g. in containers without the capability): the daemon
-  // still works, and the failure is logged.
-  if (Status s = DisableCoreDumps(); !s.ok()) log::Warning("vault", s.ToString());
+  // The daemon holds the master key and every key's private material in memory: refuse to run
+  // in a process that could write them into a core dump.
+  if (Status s = DisableCoreDumps(); !s.ok()) {
+    return s.WithContext("refusing to serve the vault without disabling core dumps");
+  }
   std::filesystem::path dir = DataDir(*a);
   if (!vault::VaultService::IsInitialized(dir)) {
     auto r = vault::VaultService::Initialize(dir, {});

@@ -545,12 +545,23 @@ struct VaultService::Impl {
   }
 
   // Loads an active (not soft-deleted) key version; kNotFound otherwise.
+  // One query: the key must exist, not be soft-deleted, and have the version (empty = latest).
   Result<StoredVersion> LoadActive(SqliteDb& db, std::string_view name, std::string_view version) {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
-    if (!row || row->deletion) return Err(KeyNotFound(name));
-    VAULT_ASSIGN_OR_RETURN(auto sv, LoadVersion(db, row->name, version));
-    if (!sv) return Err(KeyNotFound(name));
-    return std::move(*sv);
+    std::string sql =
+        "SELECT k.name, v.version, v.seq, v.public_json, v.sealed_private FROM keys k JOIN "
+        "key_versions v ON v.name_lc = k.name_lc WHERE k.name_lc = ? AND k.deleted_date IS NULL";
+    sql += version.empty() ? " ORDER BY v.seq DESC LIMIT 1" : " AND v.version = ?";
+    VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+    st.Bind(1, ToLower(name));
+    if (!version.empty()) st.Bind(2, ToLower(version));
+    VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return Err(KeyNotFound(name));
+    StoredVersion sv;
+    VAULT_ASSIGN_OR_RETURN(sv.meta,
+                           VersionFromJson(st.ColumnText(0), st.ColumnText(1), st.ColumnText(3)));
+    sv.seq = st.ColumnInt(2);
+    sv.sealed = st.ColumnBlob(4);
+    return sv;
   }
 
   Result<StoredVersion> ReadActive(std::string_view name, std::string_view version) {
@@ -1022,9 +1033,17 @@ Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
     if (now + m.opt.clock_skew_seconds < vt.nbf) {
       return invalid("AKV10022: The token is not yet valid.");
     }
-    VAULT_ASSIGN_OR_RETURN(auto row, m.store->Read([&](SqliteDb& db) {
-      return LoadIdentity(db, "object_id", vt.oid);
-    }));
+    // Identity and policy in one read: both must be current for this very request.
+    std::optional<AccessPolicy> policy;
+    VAULT_ASSIGN_OR_RETURN(
+        auto row, m.store->Read([&](SqliteDb& db) -> Result<std::optional<IdentityRow>> {
+          VAULT_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "object_id", vt.oid));
+          if (id && !id->identity.admin) {
+            VAULT_ASSIGN_OR_RETURN(AccessPolicy pol, LoadPolicy(db, id->identity));
+            policy = std::move(pol);
+          }
+          return id;
+        }));
     if (!row || !row->identity.enabled)
       return invalid("AKV10021: The identity of the token no longer exists.");
     if (vt.generation != row->identity.secret_generation) {
@@ -1036,10 +1055,7 @@ Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
     if (p.identity.admin) {
       p.permissions = PermissionSet::All();
     } else {
-      VAULT_ASSIGN_OR_RETURN(AccessPolicy pol, m.store->Read([&](SqliteDb& db) {
-        return LoadPolicy(db, p.identity);
-      }));
-      p.permissions = pol.Effective();
+      p.permissions = policy ? policy->Effective() : PermissionSet();
     }
     return p;
   };
