@@ -152,6 +152,7 @@ class Supervisor {
   std::shared_ptr<const crypto::TlsServerContext> responder_tls_;
 
   KeyHealth health_{std::chrono::seconds(300)};
+  std::string last_rewrap_error_;
 };
 
 Result<SecretBytes> Supervisor::VerifyKeyAccess() {
@@ -179,7 +180,17 @@ Result<SecretBytes> Supervisor::VerifyKeyAccess() {
   if (manifest_.type == EncryptionType::kAzureKeyVault) {
     auto uri = kms::KeyUri::Parse(manifest_.key_uri);
     if (uri && uri->versionless() && current_kid != manifest_.wrapping_kid) {
-      SERVER_TRY(Rewrap(current_kid, dek));
+      // The DEK is still reachable through the version that wrapped it, so a failed re-wrap does
+      // not take the server down: it is recorded once and retried at the next check (a
+      // concurrent `update` shows up as kConflict and is picked up by the manifest reload).
+      if (Status s = Rewrap(current_kid, dek); !s.ok()) {
+        if (s.code() != StatusCode::kConflict && s.message() != last_rewrap_error_) {
+          Record("KeyRewrapFailed", s.ToString(), {{"new_kid", current_kid}});
+        }
+        last_rewrap_error_ = s.message();
+      } else {
+        last_rewrap_error_.clear();
+      }
     }
   }
   status_.current_kid = manifest_.wrapping_kid;
