@@ -218,6 +218,7 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   o.public_url = a->Get("public-url").value_or("");
   o.insecure_http = a->Has("insecure-http");
   if (auto t = a->Get("threads")) o.threads = std::atoi(t->c_str());
+  if (auto l = a->Get("max-requests-per-10s")) o.max_requests_per_10s = std::atoi(l->c_str());
   int interval = std::atoi(a->Get("scheduler-interval").value_or("60").c_str());
   if (interval <= 0) interval = 60;
 
@@ -597,7 +598,7 @@ void RegisterVaultCommands(CommandTable& table) {
   table.Add({"vault serve",
              "--data-dir DIR [--listen 127.0.0.1:8443] [--public-url URL] [--insecure-http] "
              "[--threads N] "
-             "[--scheduler-interval SECONDS]",
+             "[--scheduler-interval SECONDS] [--max-requests-per-10s N]",
              "Run the key vault daemon (initialises DIR on first start)", RunServe});
   for (std::string verb : {"create", "list", "show", "delete", "rotate-secret"}) {
     std::string usage = verb == "list" ? conn : "NAME " + conn;

@@ -173,6 +173,23 @@ std::string QueryValue(const Route& route, const std::string& name) {
 
 }  // namespace
 
+int VaultApi::Throttle() const {
+  if (options_.max_requests_per_10s <= 0) return 0;
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  std::lock_guard l(throttle_mu_);
+  if (now - window_start_ >= 10) {
+    window_start_ = now;
+    window_count_ = 0;
+  }
+  if (window_count_ >= options_.max_requests_per_10s) {
+    return static_cast<int>(10 - (now - window_start_));
+  }
+  ++window_count_;
+  return 0;
+}
+
 HttpResponse VaultApi::Handle(const HttpRequest& request) const {
   const auto start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
@@ -302,6 +319,19 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
     }
   }
   const std::string api_version = ctx.api_version;
+  if (IsKeysApi(route.op)) {
+    if (int wait = Throttle(); wait > 0) {
+      HttpResponse r = error(service_.RecordRejectedRequest(
+          ctx, &p,
+          Status(StatusCode::kResourceExhausted,
+                 "Request was not processed because too many requests were received. Reason: "
+                 "VaultRequestTypeLimitReached")));
+      for (auto& [k, v] : r.headers) {
+        if (k == "Retry-After") v = std::to_string(wait);
+      }
+      return r;
+    }
+  }
 
   // Each case returns; errors from use cases are already audited.
 #define VAULT_HTTP_TRY(var, expr) \

@@ -7,7 +7,9 @@
 // api-version, then the body.
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -36,6 +38,9 @@ struct ApiOptions {
   // Origin used in kid/nextLink/issuer/challenge; empty = scheme + "://" + Host header.
   std::string public_url;
   std::string scheme = "https";
+  // Keys-API requests allowed per 10-second window for the whole vault (Azure's throttling unit);
+  // 0 = unlimited. Beyond it: 429 Throttled with Retry-After (the SDK then retries).
+  int max_requests_per_10s = 0;
 };
 
 class VaultApi {
@@ -46,8 +51,14 @@ class VaultApi {
   HttpResponse Handle(const HttpRequest& request) const;
 
  private:
+  // Fixed 10-second windows; returns the seconds to wait, or 0 if the request may proceed.
+  int Throttle() const;
+
   vault::VaultService& service_;
   ApiOptions options_;
+  mutable std::mutex throttle_mu_;
+  mutable std::int64_t window_start_ = 0;
+  mutable int window_count_ = 0;
 };
 
 }  // namespace pgcmk::vault_http

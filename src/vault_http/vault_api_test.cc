@@ -133,5 +133,22 @@ TEST_F(VaultApiTest, FailsClosedWith503AndRetryAfterWhenAuditCannotBeWritten) {
   EXPECT_EQ(r.body.find("\"n\""), std::string::npos);  // no key material in the refusal
 }
 
+TEST_F(VaultApiTest, ThrottlesWith429AndRetryAfterBeyondTheWindowLimit) {
+  VaultApi limited(*service_, ApiOptions{"", "https", 3});
+  HttpRequest r;
+  r.method = "GET";
+  r.target = "/keys?api-version=7.6";
+  r.headers["host"] = "vault.example";
+  r.headers["authorization"] = "Bearer " + token_;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(limited.Handle(r).status, 200);
+  HttpResponse t = limited.Handle(r);
+  EXPECT_EQ(t.status, 429);
+  EXPECT_EQ(json::parse(t.body)["error"]["code"], "Throttled");
+  std::string retry = HeaderOf(t, "Retry-After");
+  ASSERT_FALSE(retry.empty());
+  EXPECT_GE(std::stoi(retry), 1);
+  EXPECT_LE(std::stoi(retry), 10);
+}
+
 }  // namespace
 }  // namespace pgcmk::vault_http

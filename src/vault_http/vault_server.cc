@@ -29,6 +29,7 @@ Result<std::unique_ptr<VaultServer>> VaultServer::Create(vault::VaultService& se
   api_options.public_url = options.public_url;
   while (api_options.public_url.ends_with("/")) api_options.public_url.pop_back();
   api_options.scheme = options.insecure_http ? "http" : "https";
+  api_options.max_requests_per_10s = options.max_requests_per_10s;
   if (options.insecure_http) {
     impl->server = std::make_unique<httplib::Server>();
   } else {

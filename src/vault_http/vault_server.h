@@ -21,6 +21,7 @@ struct ServerOptions {
   std::string tls_cert_chain_pem;  // server certificate + CA (PEM), HTTPS mode
   std::string tls_key_pem;         // server private key (PEM); wiped once loaded
   int threads = 16;
+  int max_requests_per_10s = 0;  // keys API throttle for the vault; 0 = unlimited
   size_t max_body_bytes = 1 << 20;
 };
 
