@@ -12,6 +12,7 @@
 #include "common/base64url.h"
 #include "common/durable_file.h"
 #include "common/log.h"
+#include "common/process_hardening.h"
 #include "common/unique_fd.h"
 #include "crypto/random.h"
 #include "fuse/mount.h"
@@ -128,6 +129,8 @@ std::string PsqlCommand(const Manifest& m, const ServerPaths& paths) {
 }
 
 Result<CreateResult> CreateServer(const CreateRequest& req) {
+  // This process generates the DEK and serves the mount during initdb: no core dumps.
+  SERVER_TRY(DisableCoreDumps());
   SERVER_TRY(ValidateServerName(req.name));
   const bool cmk = !req.key_uri.empty() || !req.identity_client_id.empty();
   if (cmk && (req.key_uri.empty() || req.identity_client_id.empty())) {
@@ -284,6 +287,8 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
 }
 
 Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
+  // This process unwraps and re-wraps the DEK: no core dumps.
+  SERVER_TRY(DisableCoreDumps());
   SERVER_TRY(ValidateServerName(req.name));
   if (req.key_uri.empty() || req.identity_client_id.empty()) {
     return Err(StatusCode::kInvalidArgument,
