@@ -210,7 +210,12 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
   ctx.correlation_id = Printable(Header(request, "x-ms-client-request-id"), 64);
   ctx.request_id = NewRequestId();
   ctx.client_info = Printable(Header(request, "user-agent"), 256);
-  ctx.request_uri = Printable(request.target, 2048);
+  // The token endpoint's query string is never recorded: a client could put its secret there.
+  ctx.request_uri =
+      Printable(route.op == Operation::kToken
+                    ? std::string_view(request.target).substr(0, request.target.find('?'))
+                    : std::string_view(request.target),
+                2048);
   ctx.start_ns = start_ns;
 
   vault::VaultSettings settings = service_.settings();

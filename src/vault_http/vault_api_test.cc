@@ -120,6 +120,17 @@ TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
            "", "application/x-www-form-urlencoded");
   EXPECT_EQ(bad.status, 401);
   EXPECT_EQ(bad.body.find("s3cr3t-guess"), std::string::npos);
+  // A secret put in the query string does not reach the audit log.
+  Call("POST", path + "?client_secret=query-s3cr3t", "grant_type=client_credentials", "",
+       "application/x-www-form-urlencoded");
+  vault::RequestContext ctx;
+  vault::Principal admin;
+  admin.identity.admin = true;
+  vault::AuditQuery q;
+  q.limit = 1000;
+  auto records = service_->QueryAudit(ctx, admin, q);
+  ASSERT_TRUE(records.has_value());
+  for (const auto& r : *records) EXPECT_EQ(r.find("query-s3cr3t"), std::string::npos) << r;
 }
 
 TEST_F(VaultApiTest, FailsClosedWith503AndRetryAfterWhenAuditCannotBeWritten) {
