@@ -297,6 +297,8 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   scheduler.join();
+  std::error_code ec;
+  std::filesystem::remove(dir / "vault.url", ec);  // best effort: a stale URL only misleads the CLI
   return served;
 }
 
