@@ -161,5 +161,69 @@ TEST_F(VaultApiTest, ThrottlesWith429AndRetryAfterBeyondTheWindowLimit) {
   EXPECT_LE(std::stoi(retry), 10);
 }
 
+// Randomised bad input (a bounded, seeded mutation of valid requests): never a 5xx, always a JSON
+// error body, and the vault still works afterwards.
+TEST_F(VaultApiTest, MutatedRequestsNeverGive5xx) {
+  ASSERT_EQ(Call("POST", "/keys/fz/create?api-version=7.6", R"({"kty":"RSA"})", token_).status,
+            200);
+  const std::vector<std::pair<std::string, std::string>> seeds = {
+      {"/keys/fz//wrapkey?api-version=7.6",
+       R"({"alg":"RSA-OAEP-256","value":"AAECAwQFBgcICQoLDA0ODw"})"},
+      {"/keys/fz//unwrapkey?api-version=7.6", R"({"alg":"RSA-OAEP","value":"AAECAw"})"},
+      {"/keys/fz//sign?api-version=7.6",
+       R"({"alg":"RS256","value":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"})"},
+      {"/keys/fz//verify?api-version=7.6", R"({"alg":"PS256","digest":"AAAA","value":"AAAA"})"},
+      {"/keys/fz/?api-version=7.6",
+       R"({"attributes":{"enabled":true,"exp":1900000000},"tags":{"a":"b"}})"},
+      {"/keys/fz/rotationpolicy?api-version=7.6",
+       R"({"lifetimeActions":[{"trigger":{"timeAfterCreate":"P90D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P2Y"}})"},
+      {"/keys/restore?api-version=7.6", R"({"value":"UEdDTUtCSwEB"})"},
+      {"/keys/imp?api-version=7.6",
+       R"({"key":{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}})"},
+  };
+  const char* methods[] = {"POST", "PATCH", "PUT", "GET", "DELETE"};
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  const std::string alphabet = "{}[]\":,0123456789abcdefAZ-_/%?&=.~ \\\xff\x01";
+  for (int i = 0; i < 1500; ++i) {
+    auto [target, body] = seeds[next() % seeds.size()];
+    std::string* victim = (next() % 3 == 0) ? &target : &body;
+    int edits = 1 + static_cast<int>(next() % 4);
+    for (int e = 0; e < edits && !victim->empty(); ++e) {
+      size_t pos = next() % victim->size();
+      switch (next() % 3) {
+        case 0:
+          (*victim)[pos] = alphabet[next() % alphabet.size()];
+          break;
+        case 1:
+          victim->erase(pos, 1 + next() % 8);
+          break;
+        default:
+          victim->insert(pos, 1, alphabet[next() % alphabet.size()]);
+          break;
+      }
+    }
+    if (target.empty() || target[0] != '/') target = "/" + target;
+    std::string method = methods[next() % 5];
+    HttpResponse r = Call(method, target, body, token_);
+    ASSERT_LT(r.status, 500) << method << " " << target << " " << body << " -> " << r.body;
+    if (r.status >= 400) {
+      json j = json::parse(r.body, nullptr, false);
+      ASSERT_TRUE(j.is_object() && j.contains("error")) << target << " -> " << r.body;
+    }
+  }
+  // Still serving (a mutated request may legitimately have deleted "fz"), chain intact.
+  EXPECT_EQ(Call("GET", "/keys?api-version=7.6", "", token_).status, 200);
+  HttpResponse v = Call("GET", "/admin/audit/verify", "", token_);
+  ASSERT_EQ(v.status, 200);
+  EXPECT_TRUE(json::parse(v.body)["ok"].get<bool>());
+  EXPECT_GE(json::parse(v.body)["records"].get<int>(), 1500);
+}
+
 }  // namespace
 }  // namespace pgcmk::vault_http
