@@ -40,7 +40,8 @@ cleanup() {
       as_pg "$PGBIN/pg_ctl" -D "$WORK/$k/dir/data" -m immediate stop >/dev/null 2>&1
   done
   unmount_kind
-  rm -rf "$WORK"/plain "$WORK"/pgcmk* "$WORK"/gocryptfs
+  rm -rf "$WORK"/plain "$WORK"/pgcmk* "$WORK"/gocryptfs "$WORK"/fio.json
+  [[ $OUT == "$WORK"/* ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
