@@ -34,6 +34,9 @@ while [[ "$dir" != "/" ]]; do
   if ! runuser -u pgcmk -- test -x "$dir" 2>/dev/null; then setfacl -m u:pgcmk:x "$dir"; fi
   dir=$(dirname "$dir")
 done
+# Unprivileged FUSE mounts (fusermount3) need /dev/fuse readable and writable by everyone, as
+# Debian's udev rule makes it; some containers ship it 0600.
+if [[ -c /dev/fuse ]] && [[ $(stat -c %a /dev/fuse) != 666 ]]; then chmod 0666 /dev/fuse; fi
 # Debian's postgresql package may start a cluster on 5432; pgcmk never needs it.
 if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
   pg_lsclusters -h | awk '$4=="online"{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop || true; done

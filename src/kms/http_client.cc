@@ -146,6 +146,8 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(std::string_view origin,
   c.set_read_timeout(options.io_timeout);
   c.set_write_timeout(options.io_timeout);
   c.set_keep_alive(false);
+  // Small request/response exchanges: without TCP_NODELAY each one can stall on delayed ACKs.
+  c.set_tcp_nodelay(true);
   c.set_follow_location(false);
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
 }

@@ -108,7 +108,7 @@ measure_loss() {  # measure_loss LABEL REVOKE-CMD RESTORE-CMD EXPECTED-REASON
   grep -q "the customer-managed key is not accessible" <<<"$out" || fail "$label: client did not get the clear error: $out"
   grep -qiE "$4" <<<"$out" || fail "$label: error does not name the cause ($4): $out"
   [[ $(server_json db1 | field '["dataEncryption"]["primaryEncryptionKeyStatus"]') == Invalid ]] || fail "$label: key status not Invalid"
-  mountpoint -q "$STATE/servers/db1/mnt" && fail "$label: storage still mounted while Inaccessible"
+  is_mounted "$STATE/servers/db1/mnt" && fail "$label: storage still mounted while Inaccessible"
   t2=$(now)
   eval "$3"
   wait_state db1 Ready 30
@@ -173,5 +173,5 @@ log "identity deleted -> Inaccessible; new identity via update -> Ready"
 
 server stop db1 >/dev/null
 [[ $(state_of db1) == Stopped ]] || fail "not Stopped"
-mountpoint -q "$STATE/servers/db1/mnt" && fail "still mounted after stop"
+is_mounted "$STATE/servers/db1/mnt" && fail "still mounted after stop"
 log "PASS"

@@ -20,8 +20,41 @@ SERVERS=()
 export PGCONNECT_TIMEOUT=5
 
 log() { printf '%s [%s] %s\n' "$(date -u +%H:%M:%S.%N | cut -c1-12)" "${TEST_NAME:-test}" "$*" >&2; }
+# diag: what answered on each server's port and what its data directory looked like, for the
+# failure report (the work directory is kept on failure; the full text is in $WORK/diag.txt).
+diag() {
+  local s port pid sp
+  for s in "${SERVERS[@]}"; do
+    port=$(field '["settings"]["port"]' <"$STATE/servers/$s/manifest.json" 2>/dev/null || true)
+    echo "=== $s (port ${port:-?}) at $(date -u +%H:%M:%S.%N | cut -c1-12)"
+    sp=$(cat "$STATE/servers/$s/supervisor.pid" 2>/dev/null || true)
+    echo "supervisor: ${sp:-none}"
+    [[ -n $sp ]] && ps -o pid=,ppid=,user=,lstart=,args= --ppid "$sp" 2>/dev/null
+    echo "--- sockets on the port"
+    [[ -n $port ]] && ss -tanp 2>/dev/null | grep -E ":$port\b"
+    for pid in $(ss -ltnp 2>/dev/null | grep -E "127.0.0.1:$port\b" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do
+      echo "--- listener $pid: $(ps -o user=,ppid=,lstart=,args= -p "$pid" 2>/dev/null)"
+      echo "cwd: $(readlink "/proc/$pid/cwd" 2>/dev/null)"
+      echo "parent: $(ps -o args= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')" 2>/dev/null)"
+      runuser -u pgcmk -- ls -la "/proc/$pid/cwd/global" 2>&1 | head -8
+    done
+    echo "--- mountinfo"
+    grep " $STATE/servers/$s/" /proc/self/mountinfo
+    echo "--- data directory through the mount"
+    runuser -u pgcmk -- ls -la "$STATE/servers/$s/mnt" "$STATE/servers/$s/mnt/pgdata/global/pg_filenode.map" 2>&1 | head -12
+    echo "--- backing"
+    ls -la "$STATE/servers/$s/backing/pgdata/global/pg_filenode.map" 2>&1
+    echo "--- postgresql.log (tail)"
+    runuser -u pgcmk -- tail -40 "$STATE/servers/$s/mnt/postgresql.log" 2>&1
+  done
+  echo "=== postgres processes"
+  ps -eo pid,ppid,user,lstart,args | grep -E "[p]ostgres -D|[p]gcmk server run"
+}
 fail() {
   log "FAIL: $*"
+  diag >"$WORK/diag.txt" 2>&1 || true
+  echo "--- diagnostics ($WORK/diag.txt)" >&2
+  cat "$WORK/diag.txt" >&2
   for s in "${SERVERS[@]}"; do
     [[ -f "$STATE/servers/$s/supervisor.log" ]] && { echo "--- supervisor.log of $s" >&2; tail -40 "$STATE/servers/$s/supervisor.log" >&2; }
     [[ -f "$STATE/servers/$s/activity.log" ]] && { echo "--- activity.log of $s" >&2; tail -20 "$STATE/servers/$s/activity.log" >&2; }
@@ -45,6 +78,9 @@ free_port() {
 }
 
 now() { date +%s.%N; }
+# is_mounted DIR: true if DIR is a mountpoint. Not `mountpoint -q`: root cannot stat a FUSE mount
+# without allow_other (EACCES), so as root it reports "not a mountpoint" for a live mount.
+is_mounted() { grep -q " $1 " /proc/self/mountinfo; }
 elapsed_ms() { python3 -c "import sys; print(int((float(sys.argv[2])-float(sys.argv[1]))*1000))" "$1" "$2"; }
 
 # --- vault -------------------------------------------------------------------------------------

@@ -38,7 +38,18 @@ chmod 0755 "$WORK"
 BACKING=$WORK/backing
 MNT=$WORK/mnt
 DATA=$MNT/data
-PORT=$((20000 + RANDOM % 20000))
+# A free port below the kernel's ephemeral range (32768-60999 here), where the server e2e tests
+# pick theirs (free_port) and where clients get their source ports.
+pick_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 12000))
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$p" \
+      2>/dev/null && { echo "$p"; return 0; }
+  done
+  return 1
+}
+PORT=$(pick_port)
 FS_PID=
 log() { echo "pg_crash_test: $*"; }
 
@@ -46,6 +57,9 @@ pg_pids() {  # the postmaster and its children
   local pm
   pm=$(head -1 "$WORK/postmaster.pid.copy" 2>/dev/null || true)
   [[ -n $pm ]] || return 0
+  # Only while that pid is still a postmaster: pids are recycled quickly (pid_max may be 32768),
+  # and a recycled pid can belong to any other test's process.
+  [[ $(ps -o comm= -p "$pm" 2>/dev/null) == postgres ]] || return 0
   echo "$pm"
   pgrep -P "$pm" || true
 }
@@ -206,6 +220,7 @@ as_pg "$PGBIN/pg_amcheck" -h 127.0.0.1 -p "$PORT" -U postgres --all --heapallind
   --parent-check --rootdescend --install-missing
 log "pg_amcheck clean"
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -w -m fast stop >/dev/null
+rm -f "$WORK/postmaster.pid.copy"  # stopped: nothing for the exit trap to kill
 as_pg "$PGBIN/pg_checksums" --check -D "$DATA" >"$WORK/checksums.log" ||
   { cat "$WORK/checksums.log"; exit 1; }
 log "pg_checksums clean: $(grep -i 'blocks scanned' "$WORK/checksums.log" | tr -s ' ')"

@@ -73,7 +73,14 @@ as_pg sed -i -e "s;set regresslib :libdir;set regresslib '$WORK/regress';" \
 
 # $1: label, $2: data directory. Prints the sorted failing test names to $WORK/failed.$1.
 run_suite() {
-  local label=$1 data=$2 port=$((20000 + RANDOM % 20000))
+  local label=$1 data=$2 port
+  # A free port below the kernel's ephemeral range (32768-60999 here), where the server e2e tests
+  # pick theirs and where clients get their source ports.
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 12000))
+    python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' \
+      "$port" 2>/dev/null && break
+  done
   as_pg "$PGBIN/initdb" -D "$data" --data-checksums -A trust -U postgres >"$WORK/initdb.$label.log" 2>&1
   as_pg tee -a "$data/postgresql.conf" >/dev/null <<EOF
 listen_addresses = '127.0.0.1'
