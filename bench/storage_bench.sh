@@ -3,14 +3,16 @@
 # on gocryptfs (the best-known peer), interleaved (A B C A B C ...) on one machine; prints medians
 # and ratios to the plain directory as a Markdown table. Not part of `make test`.
 #
-#   bench/storage_bench.sh PGCMK_BIN [ROUNDS]
+#   bench/storage_bench.sh PGCMK_BIN|BUILD_DIR [ROUNDS]
 #
 # Environment: KINDS (default "plain pgcmk gocryptfs"; also "pgcmk-nowb" = writeback cache off),
 # SCALE (20), CLIENTS (4), SECONDS_PER_RUN (20), FIO_SECONDS (15), OUT (results directory).
 # Runs as root and puts PostgreSQL, the mounts and fio under the unprivileged user pgcmk.
 set -euo pipefail
 
-PGCMK=${1:?usage: storage_bench.sh PGCMK_BIN [ROUNDS]}
+PGCMK=${1:?usage: storage_bench.sh PGCMK_BIN|BUILD_DIR [ROUNDS]}
+# `make bench` passes the build directory, as it does to every benchmark.
+if [[ -d "$PGCMK" ]]; then PGCMK=$PGCMK/src/cli/pgcmk; fi
 ROUNDS=${2:-3}
 KINDS=${KINDS:-plain pgcmk gocryptfs}
 SCALE=${SCALE:-20}
