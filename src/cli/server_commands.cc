@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "cli/command_table.h"
+#include "common/status.h"
 #include "server/activity_log.h"
 #include "server/postgres_instance.h"
 #include "server/server_manager.h"
-#include "server/status_macros.h"
 #include "server/supervisor.h"
 #include "server/supervisor_process.h"
 
@@ -83,7 +83,7 @@ std::filesystem::path StateDir(const Args& a) {
 }
 
 Status Create(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(
+  PGCMK_ASSIGN_OR_RETURN(
       Args a, ParseArgs(argv,
                         {"state-dir", "key", "identity", "identity-secret-file", "vault-ca",
                          "admin-password-file", "admin-user", "port", "listen", "check-interval",
@@ -100,16 +100,16 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
   if (a.Has("admin-user")) req.settings.admin_user = a.Get("admin-user");
   if (a.Has("listen")) req.settings.listen_address = a.Get("listen");
   if (a.Has("port")) {
-    SERVER_ASSIGN_OR_STATUS(int port, ParseInt(a.Get("port"), "port", 1, 65535));
+    PGCMK_ASSIGN_OR_RETURN(int port, ParseInt(a.Get("port"), "port", 1, 65535));
     req.port = port;
   }
   if (a.Has("check-interval")) {
-    SERVER_ASSIGN_OR_STATUS(req.settings.check_interval_seconds,
-                            ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
+    PGCMK_ASSIGN_OR_RETURN(req.settings.check_interval_seconds,
+                           ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
   }
   if (a.Has("grace-period")) {
-    SERVER_ASSIGN_OR_STATUS(req.settings.grace_period_seconds,
-                            ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
+    PGCMK_ASSIGN_OR_RETURN(req.settings.grace_period_seconds,
+                           ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
   }
   if (a.Has("webhook")) req.settings.webhooks = a.options["webhook"];
   // Takes a value so that it is never given by accident: --allow-purgeable-key=yes-destroy-on-purge
@@ -120,7 +120,7 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
     }
     req.allow_purgeable_key = true;
   }
-  SERVER_ASSIGN_OR_STATUS(server::CreateResult r, server::CreateServer(req));
+  PGCMK_ASSIGN_OR_RETURN(server::CreateResult r, server::CreateServer(req));
   const std::string psql = server::PsqlCommand(r.manifest, r.paths);
   if (ctx.format == OutputFormat::kJson) {
     nlohmann::json j{{"name", r.manifest.name},
@@ -161,18 +161,18 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Run(std::span<const std::string> argv, CommandContext&) {
-  SERVER_ASSIGN_OR_STATUS(Args a,
-                          ParseArgs(argv, {"state-dir", "check-interval", "grace-period"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a,
+                         ParseArgs(argv, {"state-dir", "check-interval", "grace-period"}, 1));
   server::SupervisorOptions o;
   o.state_dir = StateDir(a);
   o.name = a.positional[0];
   if (a.Has("check-interval")) {
-    SERVER_ASSIGN_OR_STATUS(o.check_interval_seconds,
-                            ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
+    PGCMK_ASSIGN_OR_RETURN(o.check_interval_seconds,
+                           ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
   }
   if (a.Has("grace-period")) {
-    SERVER_ASSIGN_OR_STATUS(o.grace_period_seconds,
-                            ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
+    PGCMK_ASSIGN_OR_RETURN(o.grace_period_seconds,
+                           ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
   }
   return server::RunSupervisor(o);
 }
@@ -181,7 +181,7 @@ Status Run(std::span<const std::string> argv, CommandContext&) {
 // waits until it reports Ready or Inaccessible.
 Status StartServer(const std::filesystem::path& state_dir, const std::string& name,
                    int timeout_seconds, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(server::ServerView view, server::ShowServer(state_dir, name));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView view, server::ShowServer(state_dir, name));
   if (auto pid = server::RunningSupervisorPid(view.paths)) {
     ctx.out << "Server '" << name << "' is already running (supervisor pid " << *pid << ")\n";
     return Status::Ok();
@@ -236,7 +236,7 @@ Status StartServer(const std::filesystem::path& state_dir, const std::string& na
 
 Status StopServer(const std::filesystem::path& state_dir, const std::string& name,
                   int timeout_seconds, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(server::ServerView view, server::ShowServer(state_dir, name));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView view, server::ShowServer(state_dir, name));
   auto pid = server::RunningSupervisorPid(view.paths);
   if (!pid) {
     ctx.out << "Server '" << name << "' is not running\n";
@@ -256,43 +256,43 @@ Status StopServer(const std::filesystem::path& state_dir, const std::string& nam
 }
 
 Status Start(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
   int timeout = 120;
   if (a.Has("timeout")) {
-    SERVER_ASSIGN_OR_STATUS(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
+    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
   }
   return StartServer(StateDir(a), a.positional[0], timeout, ctx);
 }
 
 Status Stop(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
   int timeout = 120;
   if (a.Has("timeout")) {
-    SERVER_ASSIGN_OR_STATUS(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
+    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
   }
   return StopServer(StateDir(a), a.positional[0], timeout, ctx);
 }
 
 Status Restart(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
   int timeout = 120;
   if (a.Has("timeout")) {
-    SERVER_ASSIGN_OR_STATUS(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
+    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
   }
   PGCMK_RETURN_IF_ERROR(StopServer(StateDir(a), a.positional[0], timeout, ctx));
   return StartServer(StateDir(a), a.positional[0], timeout, ctx);
 }
 
 Status Show(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  SERVER_ASSIGN_OR_STATUS(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
   ctx.out << (ctx.format == OutputFormat::kJson ? v.ToJson() + "\n" : v.ToHuman());
   return Status::Ok();
 }
 
 Status List(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir"}, 0));
-  SERVER_ASSIGN_OR_STATUS(auto views, server::ListServers(StateDir(a)));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 0));
+  PGCMK_ASSIGN_OR_RETURN(auto views, server::ListServers(StateDir(a)));
   if (ctx.format == OutputFormat::kJson) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& v : views) arr.push_back(nlohmann::json::parse(v.ToJson()));
@@ -323,7 +323,7 @@ Status List(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Update(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(
+  PGCMK_ASSIGN_OR_RETURN(
       Args a,
       ParseArgs(argv, {"state-dir", "key", "identity", "identity-secret-file", "vault-ca"}, 1));
   server::UpdateRequest req;
@@ -333,7 +333,7 @@ Status Update(std::span<const std::string> argv, CommandContext& ctx) {
   req.identity_client_id = a.Get("identity");
   req.identity_secret_file = a.Get("identity-secret-file");
   req.vault_ca_file = a.Get("vault-ca");
-  SERVER_ASSIGN_OR_STATUS(server::Manifest m, server::UpdateServerEncryption(req));
+  PGCMK_ASSIGN_OR_RETURN(server::Manifest m, server::UpdateServerEncryption(req));
   if (ctx.format == OutputFormat::kJson) {
     ctx.out << nlohmann::json{{"name", m.name},
                               {"primaryKeyURI", m.key_uri},
@@ -350,9 +350,9 @@ Status Update(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Activity(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  SERVER_ASSIGN_OR_STATUS(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
-  SERVER_ASSIGN_OR_STATUS(auto lines, server::ActivityLog::ReadAll(v.paths.activity_log()));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(auto lines, server::ActivityLog::ReadAll(v.paths.activity_log()));
   if (ctx.format == OutputFormat::kJson) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& l : lines) arr.push_back(nlohmann::json::parse(l, nullptr, false));
@@ -370,8 +370,8 @@ Status Activity(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Delete(std::span<const std::string> argv, CommandContext& ctx) {
-  SERVER_ASSIGN_OR_STATUS(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  SERVER_ASSIGN_OR_STATUS(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
   if (server::RunningSupervisorPid(v.paths)) {
     return Status(StatusCode::kFailedPrecondition,
                   "server '" + v.manifest.name + "' is running; stop it first");

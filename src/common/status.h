@@ -40,6 +40,11 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message, int sys_errno = 0)
       : code_(code), message_(std::move(message)), errno_(sys_errno) {}
 
+  // Lets `return Err(...)` (and so PGCMK_RETURN_IF_ERROR / PGCMK_ASSIGN_OR_RETURN) work in
+  // functions returning Status as well as in those returning Result<T>.
+  Status(std::unexpected<Status> error)  // NOLINT(google-explicit-constructor)
+      : Status(std::move(error).error()) {}
+
   static Status Ok() { return {}; }
   // An I/O failure: message names the operation and the path; errno is kept for pass-through.
   static Status FromErrno(int sys_errno, std::string_view what);
@@ -72,16 +77,18 @@ inline std::unexpected<Status> Err(Status status) { return std::unexpected(std::
 
 }  // namespace pgcmk
 
-// Propagates a non-OK Status from an expression returning Status.
-#define PGCMK_RETURN_IF_ERROR(expr)                \
-  do {                                             \
-    ::pgcmk::Status pgcmk_status_ = (expr);        \
-    if (!pgcmk_status_.ok()) return pgcmk_status_; \
+// Propagates a non-OK Status from an expression returning Status, out of a function returning
+// either Status or Result<T>.
+#define PGCMK_RETURN_IF_ERROR(expr)                                         \
+  do {                                                                      \
+    ::pgcmk::Status pgcmk_status_ = (expr);                                 \
+    if (!pgcmk_status_.ok()) return ::pgcmk::Err(std::move(pgcmk_status_)); \
   } while (0)
 
 #define PGCMK_CONCAT_INNER_(a, b) a##b
 #define PGCMK_CONCAT_(a, b) PGCMK_CONCAT_INNER_(a, b)
-// PGCMK_ASSIGN_OR_RETURN(auto x, F()); returns the error (as Status or unexpected) from the caller.
+// PGCMK_ASSIGN_OR_RETURN(auto x, F()); returns the error from a function returning Status or
+// Result<T>.
 #define PGCMK_ASSIGN_OR_RETURN(lhs, expr) \
   PGCMK_ASSIGN_OR_RETURN_IMPL_(PGCMK_CONCAT_(pgcmk_result_, __LINE__), lhs, expr)
 #define PGCMK_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)                 \

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "common/log.h"
-#include "storage/result_macros.h"
+#include "common/status.h"
 
 namespace pgcmk::fuse {
 namespace {
@@ -234,8 +234,8 @@ struct Mount::Impl {
   };
 
   Status OpenFileHandle(Inode& inode, UniqueFd backing, fuse_file_info* fi) {
-    STORAGE_ASSIGN_OR_STATUS(std::shared_ptr<EncryptedFile> file,
-                             OpenInode(inode, std::move(backing)));
+    PGCMK_ASSIGN_OR_RETURN(std::shared_ptr<EncryptedFile> file,
+                           OpenInode(inode, std::move(backing)));
     if ((fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
       Status s = file->Truncate(0);
       if (!s.ok()) {
@@ -308,7 +308,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Run(req, [&] { return ReplyEntry(req, Fs(req), parent, name); });
+  Run(req, [&]() -> Status { return ReplyEntry(req, Fs(req), parent, name); });
 }
 
 void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -322,7 +322,7 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  Run(req, [&] {
+  Run(req, [&]() -> Status {
     auto& fs = Fs(req);
     struct stat st;
     PGCMK_RETURN_IF_ERROR(fs.Stat(fs.Get(ino), &st));
@@ -352,7 +352,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
             Mount::Impl::Handle(fi).file->Truncate(static_cast<std::uint64_t>(attr->st_size)));
       } else {
         Mount::Impl::TempOpen temp{&fs, &inode, nullptr};
-        STORAGE_ASSIGN_OR_STATUS(temp.file, fs.OpenInode(inode, UniqueFd()));
+        PGCMK_ASSIGN_OR_RETURN(temp.file, fs.OpenInode(inode, UniqueFd()));
         PGCMK_RETURN_IF_ERROR(temp.file->Truncate(static_cast<std::uint64_t>(attr->st_size)));
       }
     }
@@ -392,7 +392,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  Run(req, [&] {
+  Run(req, [&]() -> Status {
     auto& fs = Fs(req);
     Inode& dir = fs.Get(parent);
     PGCMK_RETURN_IF_ERROR(fs.CheckName(dir, name, true));
@@ -403,7 +403,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  Run(req, [&] {
+  Run(req, [&]() -> Status {
     auto& fs = Fs(req);
     Inode& dir = fs.Get(parent);
     PGCMK_RETURN_IF_ERROR(fs.CheckName(dir, name, true));
@@ -413,7 +413,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  Run(req, [&] {
+  Run(req, [&]() -> Status {
     auto& fs = Fs(req);
     Inode& dir = fs.Get(parent);
     PGCMK_RETURN_IF_ERROR(fs.CheckName(dir, name, true));
@@ -423,7 +423,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
-  Run(req, [&] {
+  Run(req, [&]() -> Status {
     auto& fs = Fs(req);
     Inode& inode = fs.Get(ino);
     Inode& dir = fs.Get(newparent);
@@ -523,8 +523,8 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   Run(req, [&]() -> Status {
     thread_local Bytes buffer;
     if (buffer.size() < size) buffer.resize(size);
-    STORAGE_ASSIGN_OR_STATUS(size_t n, Mount::Impl::Handle(fi).file->Read(
-                                           {buffer.data(), size}, static_cast<std::uint64_t>(off)));
+    PGCMK_ASSIGN_OR_RETURN(size_t n, Mount::Impl::Handle(fi).file->Read(
+                                         {buffer.data(), size}, static_cast<std::uint64_t>(off)));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), n);
     return Status::Ok();
   });

@@ -13,6 +13,7 @@
 #include "common/durable_file.h"
 #include "common/log.h"
 #include "common/process_hardening.h"
+#include "common/status.h"
 #include "common/unique_fd.h"
 #include "crypto/random.h"
 #include "fuse/mount.h"
@@ -22,7 +23,6 @@
 #include "server/key_access.h"
 #include "server/postgres_instance.h"
 #include "server/service_user.h"
-#include "server/status_macros.h"
 #include "server/supervisor_process.h"
 #include "server/tls_material.h"
 #include "storage/volume.h"
@@ -130,8 +130,8 @@ std::string PsqlCommand(const Manifest& m, const ServerPaths& paths) {
 
 Result<CreateResult> CreateServer(const CreateRequest& req) {
   // This process generates the DEK and serves the mount during initdb: no core dumps.
-  SERVER_TRY(DisableCoreDumps());
-  SERVER_TRY(ValidateServerName(req.name));
+  PGCMK_RETURN_IF_ERROR(DisableCoreDumps());
+  PGCMK_RETURN_IF_ERROR(ValidateServerName(req.name));
   const bool cmk = !req.key_uri.empty() || !req.identity_client_id.empty();
   if (cmk && (req.key_uri.empty() || req.identity_client_id.empty())) {
     return Err(StatusCode::kInvalidArgument,
@@ -176,14 +176,14 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
     result.generated_password = password.Clone();
   }
   PGCMK_ASSIGN_OR_RETURN(ServiceUser user, LookupServiceUser());
-  SERVER_TRY(PrepareServersDir(req.state_dir, user));
-  SERVER_TRY(BecomeServiceUser(user));
+  PGCMK_RETURN_IF_ERROR(PrepareServersDir(req.state_dir, user));
+  PGCMK_RETURN_IF_ERROR(BecomeServiceUser(user));
 
   // From here on: the service user, in a temporary directory renamed into place at the end.
   const auto tmp = ServerPaths::ServersDir(req.state_dir) /
                    ("." + req.name + ".creating-" + std::to_string(::getpid()));
   std::filesystem::remove_all(tmp, ec);
-  SERVER_TRY(CreateDirectoryDurably(tmp, 0700));
+  PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(tmp, 0700));
   RemoveOnFailure cleanup(tmp);
   const ServerPaths work{tmp};
 
@@ -201,11 +201,11 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
     m.identity_client_id = req.identity_client_id;
     IdentityConfig identity{req.identity_client_id, client_secret->Clone(), {}};
     if (vault_ca) {
-      SERVER_TRY(WriteFileAtomically(work.vault_ca(), *vault_ca, 0644));
+      PGCMK_RETURN_IF_ERROR(WriteFileAtomically(work.vault_ca(), *vault_ca, 0644));
       identity.vault_ca_file = work.vault_ca();
     }
-    SERVER_TRY(WriteFileAtomically(work.identity_secret(req.identity_client_id),
-                                   client_secret->reveal(), 0600));
+    PGCMK_RETURN_IF_ERROR(WriteFileAtomically(work.identity_secret(req.identity_client_id),
+                                              client_secret->reveal(), 0600));
     auto client = MakeAzureKeyVaultClient(std::move(identity));
     PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key,
                            ValidateCustomerManagedKey(*client, m.key_uri, req.allow_purgeable_key));
@@ -232,7 +232,7 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
 
   // The encrypted volume, PostgreSQL's data directory inside it, and TLS.
   PGCMK_ASSIGN_OR_RETURN(auto volume, storage::Volume::Create(work.backing(), dek));
-  SERVER_TRY(CreateDirectoryDurably(work.mountpoint(), 0700));
+  PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(work.mountpoint(), 0700));
   {
     PGCMK_ASSIGN_OR_RETURN(fuse::Mount mount,
                            fuse::Mount::Start(*volume, work.mountpoint(), fuse::MountOptions{}));
@@ -256,31 +256,31 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
       }
     }
     Status unmounted = mount.Stop();
-    SERVER_TRY(s);
-    SERVER_TRY(unmounted);
+    PGCMK_RETURN_IF_ERROR(s);
+    PGCMK_RETURN_IF_ERROR(unmounted);
   }
   volume.reset();
   dek = SecretBytes();
 
-  SERVER_TRY(m.Save(work.manifest()));
+  PGCMK_RETURN_IF_ERROR(m.Save(work.manifest()));
   RuntimeStatus status;
   status.state = ServerState::kStopped;
   status.key_valid = true;
   status.last_check = status.last_check_ok = UnixNow();
   status.current_kid = m.wrapping_kid;
   status.updated = UnixNow();
-  SERVER_TRY(status.Save(work.status()));
+  PGCMK_RETURN_IF_ERROR(status.Save(work.status()));
   ActivityLog activity(work.activity_log(), req.name);
-  SERVER_TRY(activity.Record("ServerCreated",
-                             "created with " + std::string(EncryptionTypeName(m.type)) +
-                                 " encryption, key " + m.key_uri + ", DEK wrapped by " +
-                                 m.wrapping_kid,
-                             {{"kid", m.wrapping_kid}, {"state", "Stopped"}}));
+  PGCMK_RETURN_IF_ERROR(activity.Record("ServerCreated",
+                                        "created with " + std::string(EncryptionTypeName(m.type)) +
+                                            " encryption, key " + m.key_uri + ", DEK wrapped by " +
+                                            m.wrapping_kid,
+                                        {{"kid", m.wrapping_kid}, {"state", "Stopped"}}));
   if (::rename(tmp.c_str(), paths.dir.c_str()) != 0) {
     return Err(Status::FromErrno(errno, "rename " + tmp.string() + " to " + paths.dir.string()));
   }
   cleanup.Release();
-  SERVER_TRY(FsyncDirectory(ServerPaths::ServersDir(req.state_dir)));
+  PGCMK_RETURN_IF_ERROR(FsyncDirectory(ServerPaths::ServersDir(req.state_dir)));
   result.manifest = std::move(m);
   result.paths = paths;
   return result;
@@ -288,8 +288,8 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
 
 Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
   // This process unwraps and re-wraps the DEK: no core dumps.
-  SERVER_TRY(DisableCoreDumps());
-  SERVER_TRY(ValidateServerName(req.name));
+  PGCMK_RETURN_IF_ERROR(DisableCoreDumps());
+  PGCMK_RETURN_IF_ERROR(ValidateServerName(req.name));
   if (req.key_uri.empty() || req.identity_client_id.empty()) {
     return Err(StatusCode::kInvalidArgument,
                "the identity and the key vault key need to be provided together: give --identity "
@@ -316,13 +316,13 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
     vault_ca = std::move(*ca);
   }
   PGCMK_ASSIGN_OR_RETURN(ServiceUser user, LookupServiceUser());
-  SERVER_TRY(BecomeServiceUser(user));
+  PGCMK_RETURN_IF_ERROR(BecomeServiceUser(user));
 
   std::error_code ec;
   std::filesystem::path new_ca = paths.vault_ca();
   if (vault_ca) {
     new_ca = paths.dir / "vault-ca.pem.new";
-    SERVER_TRY(WriteFileAtomically(new_ca, *vault_ca, 0644));
+    PGCMK_RETURN_IF_ERROR(WriteFileAtomically(new_ca, *vault_ca, 0644));
   } else if (!std::filesystem::exists(new_ca, ec)) {
     new_ca.clear();
   }
@@ -350,7 +350,7 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
   if (!(proof == *dek)) {
     return Err(StatusCode::kDataLoss, "the new key did not unwrap the DEK it wrapped");
   }
-  SERVER_TRY(
+  PGCMK_RETURN_IF_ERROR(
       WriteFileAtomically(paths.identity_secret(req.identity_client_id), secret.reveal(), 0600));
   if (vault_ca) {
     if (::rename(new_ca.c_str(), paths.vault_ca().c_str()) != 0) {
@@ -372,17 +372,17 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
     std::filesystem::remove(paths.identity_secret(old_client_id), ec);
   }
   ActivityLog activity(paths.activity_log(), req.name);
-  SERVER_TRY(activity.Record("EncryptionUpdated",
-                             "data encryption switched to key " + updated.key_uri +
-                                 " with identity " + updated.identity_client_id +
-                                 "; DEK re-wrapped by " + updated.wrapping_kid,
-                             {{"old_kid", old_kid}, {"new_kid", updated.wrapping_kid}}));
+  PGCMK_RETURN_IF_ERROR(activity.Record("EncryptionUpdated",
+                                        "data encryption switched to key " + updated.key_uri +
+                                            " with identity " + updated.identity_client_id +
+                                            "; DEK re-wrapped by " + updated.wrapping_kid,
+                                        {{"old_kid", old_kid}, {"new_kid", updated.wrapping_kid}}));
   if (auto pid = RunningSupervisorPid(paths)) ::kill(*pid, SIGHUP);
   return updated;
 }
 
 Result<ServerView> ShowServer(const std::filesystem::path& state_dir, const std::string& name) {
-  SERVER_TRY(ValidateServerName(name));
+  PGCMK_RETURN_IF_ERROR(ValidateServerName(name));
   ServerView v;
   v.paths = ServerPaths::For(state_dir, name);
   std::error_code ec;

@@ -10,6 +10,7 @@
 #include "common/durable_file.h"
 #include "common/log.h"
 #include "common/process_hardening.h"
+#include "common/status.h"
 #include "fuse/mount.h"
 #include "kms/key_uri.h"
 #include "server/activity_log.h"
@@ -21,7 +22,6 @@
 #include "server/postgres_instance.h"
 #include "server/server_state.h"
 #include "server/service_user.h"
-#include "server/status_macros.h"
 #include "server/supervisor_process.h"
 #include "server/webhook_notifier.h"
 #include "storage/volume.h"
@@ -54,7 +54,7 @@ Status DetachLeftoverMount(const std::filesystem::path& mountpoint) {
   SpawnOptions spawn;
   spawn.argv = {"/usr/bin/fusermount3", "-u", "-z", mountpoint.string()};
   spawn.log_file = "/dev/null";
-  SERVER_ASSIGN_OR_STATUS(ChildProcess child, ChildProcess::Spawn(spawn));
+  PGCMK_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(spawn));
   auto st2 = child.Wait(std::chrono::seconds(10));
   if (!st2) return st2.error();
   return Status::Ok();

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "storage/result_macros.h"
+#include "common/status.h"
 
 namespace pgcmk::storage {
 namespace {
@@ -129,7 +129,7 @@ Result<size_t> EncryptedFile::Read(MutableByteView out, std::uint64_t offset) co
   if (got != span) {
     return Err(StatusCode::kDataLoss, "backing file is shorter than the encrypted file", EIO);
   }
-  STORAGE_TRY_STATUS(DecryptUnits({buf, span}, first, size));
+  PGCMK_RETURN_IF_ERROR(DecryptUnits({buf, span}, first, size));
   if (!direct) std::memcpy(out.data(), buf + (offset - span_start), n);
   return static_cast<size_t>(n);
 }
@@ -179,7 +179,7 @@ Status EncryptedFile::WriteLocked(ByteView data, std::uint64_t offset) {
     const std::uint64_t old_len = UnitLength(unit, size);
     if (old_len == 0) return Status::Ok();
     std::uint8_t* p = buf.data() + (unit - first) * kUnit;
-    STORAGE_ASSIGN_OR_STATUS(
+    PGCMK_ASSIGN_OR_RETURN(
         size_t got, PreadFull(fd_.get(), {p, old_len}, static_cast<off_t>(kHeader + unit * kUnit)));
     if (got != old_len) {
       return Status(StatusCode::kDataLoss, "backing file is shorter than the encrypted file", EIO);
@@ -225,8 +225,8 @@ Status EncryptedFile::TruncateLocked(std::uint64_t new_size) {
     // The unit cut in the middle: decrypt at its old length, re-encrypt the prefix that remains.
     const std::uint64_t unit = new_size / kUnit;
     const std::uint64_t old_len = UnitLength(unit, size);
-    STORAGE_ASSIGN_OR_STATUS(size_t got, PreadFull(fd_.get(), {unit_buf, old_len},
-                                                   static_cast<off_t>(kHeader + unit * kUnit)));
+    PGCMK_ASSIGN_OR_RETURN(size_t got, PreadFull(fd_.get(), {unit_buf, old_len},
+                                                 static_cast<off_t>(kHeader + unit * kUnit)));
     if (got != old_len) {
       return Status(StatusCode::kDataLoss, "backing file is shorter than the encrypted file", EIO);
     }
@@ -243,8 +243,8 @@ Status EncryptedFile::TruncateLocked(std::uint64_t new_size) {
     const std::uint64_t unit = size / kUnit;
     const std::uint64_t old_len = size % kUnit;
     const std::uint64_t grown_len = UnitLength(unit, new_size);
-    STORAGE_ASSIGN_OR_STATUS(size_t got, PreadFull(fd_.get(), {unit_buf, old_len},
-                                                   static_cast<off_t>(kHeader + unit * kUnit)));
+    PGCMK_ASSIGN_OR_RETURN(size_t got, PreadFull(fd_.get(), {unit_buf, old_len},
+                                                 static_cast<off_t>(kHeader + unit * kUnit)));
     if (got != old_len) {
       return Status(StatusCode::kDataLoss, "backing file is shorter than the encrypted file", EIO);
     }

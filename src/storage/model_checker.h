@@ -16,7 +16,6 @@
 
 #include "common/bytes.h"
 #include "common/status.h"
-#include "storage/result_macros.h"
 
 namespace pgcmk::storage {
 
@@ -142,11 +141,11 @@ class ModelChecker {
 
   Status CheckFile(const std::string& name) {
     const Bytes& want = *names_.at(name);
-    STORAGE_ASSIGN_OR_STATUS(std::uint64_t size, fs_.Size(name));
+    PGCMK_ASSIGN_OR_RETURN(std::uint64_t size, fs_.Size(name));
     PGCMK_RETURN_IF_ERROR(Expect(
         size == want.size(),
         name + ": size " + std::to_string(size) + " != model " + std::to_string(want.size())));
-    STORAGE_ASSIGN_OR_STATUS(Bytes got, fs_.Read(name, 0, want.size() + 100));
+    PGCMK_ASSIGN_OR_RETURN(Bytes got, fs_.Read(name, 0, want.size() + 100));
     if (got != want) {
       std::size_t i = 0;
       while (i < got.size() && i < want.size() && got[i] == want[i]) ++i;
@@ -158,7 +157,7 @@ class ModelChecker {
     if (!want.empty()) {
       const std::uint64_t off = Uniform(0, want.size() - 1);
       const std::uint64_t len = Uniform(1, 9000);
-      STORAGE_ASSIGN_OR_STATUS(Bytes part, fs_.Read(name, off, len));
+      PGCMK_ASSIGN_OR_RETURN(Bytes part, fs_.Read(name, off, len));
       const std::uint64_t n = std::min<std::uint64_t>(len, want.size() - off);
       PGCMK_RETURN_IF_ERROR(
           Expect(part.size() == n && std::equal(part.begin(), part.end(), want.begin() + off),

@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <map>
 
+#include "common/status.h"
 #include "crypto/random.h"
 #include "storage/model_checker.h"
-#include "storage/result_macros.h"
 #include "storage/volume.h"
 
 namespace pgcmk::storage {
@@ -23,15 +23,15 @@ class LibraryFs : public FsUnderTest {
   explicit LibraryFs(const Volume& volume) : volume_(volume) {}
 
   Status Create(const std::string& name) override {
-    STORAGE_ASSIGN_OR_STATUS(auto file, volume_.OpenFileAt(volume_.root_fd(), name.c_str(),
-                                                           O_CREAT | O_EXCL | O_RDWR, 0600));
+    PGCMK_ASSIGN_OR_RETURN(auto file, volume_.OpenFileAt(volume_.root_fd(), name.c_str(),
+                                                         O_CREAT | O_EXCL | O_RDWR, 0600));
     struct stat st;
     if (::fstat(file->backing_fd(), &st) != 0) return Status::FromErrno(errno, "fstat");
     files_[st.st_ino] = std::move(file);
     return Status::Ok();
   }
   Status Write(const std::string& name, std::uint64_t offset, ByteView data) override {
-    STORAGE_ASSIGN_OR_STATUS(EncryptedFile * f, Get(name));
+    PGCMK_ASSIGN_OR_RETURN(EncryptedFile * f, Get(name));
     return f->Write(data, offset);
   }
   Result<Bytes> Read(const std::string& name, std::uint64_t offset, std::uint64_t length) override {
@@ -54,15 +54,15 @@ class LibraryFs : public FsUnderTest {
     return f->size();
   }
   Status Truncate(const std::string& name, std::uint64_t size) override {
-    STORAGE_ASSIGN_OR_STATUS(EncryptedFile * f, Get(name));
+    PGCMK_ASSIGN_OR_RETURN(EncryptedFile * f, Get(name));
     return f->Truncate(size);
   }
   Status PunchHole(const std::string& name, std::uint64_t offset, std::uint64_t length) override {
-    STORAGE_ASSIGN_OR_STATUS(EncryptedFile * f, Get(name));
+    PGCMK_ASSIGN_OR_RETURN(EncryptedFile * f, Get(name));
     return f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
   }
   Status Reopen(const std::string& name) override {
-    STORAGE_ASSIGN_OR_STATUS(ino_t ino, Ino(name));
+    PGCMK_ASSIGN_OR_RETURN(ino_t ino, Ino(name));
     files_.erase(ino);
     return Status::Ok();
   }
@@ -87,7 +87,7 @@ class LibraryFs : public FsUnderTest {
     return Status::Ok();
   }
   Status Sync(const std::string& name) override {
-    STORAGE_ASSIGN_OR_STATUS(EncryptedFile * f, Get(name));
+    PGCMK_ASSIGN_OR_RETURN(EncryptedFile * f, Get(name));
     return f->Sync(false);
   }
 

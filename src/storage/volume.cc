@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "common/durable_file.h"
+#include "common/status.h"
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
-#include "storage/result_macros.h"
 
 namespace pgcmk::storage {
 namespace {
@@ -53,10 +53,10 @@ Volume::~Volume() = default;
 
 Result<std::unique_ptr<Volume>> Volume::Create(const std::filesystem::path& backing_dir,
                                                const SecretBytes& dek) {
-  STORAGE_TRY_STATUS(CheckDek(dek));
+  PGCMK_RETURN_IF_ERROR(CheckDek(dek));
   std::error_code ec;
   if (!std::filesystem::exists(backing_dir, ec)) {
-    STORAGE_TRY_STATUS(CreateDirectoryDurably(backing_dir, 0700));
+    PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(backing_dir, 0700));
   }
   const std::filesystem::path header_path = backing_dir / kHeaderName;
   if (std::filesystem::exists(header_path, ec)) {
@@ -67,16 +67,16 @@ Result<std::unique_ptr<Volume>> Volume::Create(const std::filesystem::path& back
   std::memcpy(header.data(), kVolumeMagic, 8);
   PutLe32(header.data() + 8, kFormatVersion);
   PutLe32(header.data() + 12, static_cast<std::uint32_t>(EncryptedFile::kUnitSize));
-  STORAGE_TRY_STATUS(crypto::FillRandom({header.data() + 16, 16}));
+  PGCMK_RETURN_IF_ERROR(crypto::FillRandom({header.data() + 16, 16}));
   PGCMK_ASSIGN_OR_RETURN(SecretBytes check, KeyCheckValue(dek, {header.data() + 16, 16}));
   std::memcpy(header.data() + 32, check.reveal().data(), kCheckSize);
-  STORAGE_TRY_STATUS(WriteFileAtomically(header_path, header, 0600));
+  PGCMK_RETURN_IF_ERROR(WriteFileAtomically(header_path, header, 0600));
   return Open(backing_dir, dek);
 }
 
 Result<std::unique_ptr<Volume>> Volume::Open(const std::filesystem::path& backing_dir,
                                              const SecretBytes& dek) {
-  STORAGE_TRY_STATUS(CheckDek(dek));
+  PGCMK_RETURN_IF_ERROR(CheckDek(dek));
   PGCMK_ASSIGN_OR_RETURN(UniqueFd root,
                          ::pgcmk::OpenFile(backing_dir.c_str(), O_PATH | O_DIRECTORY));
   auto header = ReadWholeFile(backing_dir / kHeaderName, kHeaderSize);
@@ -154,7 +154,7 @@ Result<std::unique_ptr<EncryptedFile>> Volume::OpenFile(
     if (!writable)
       return std::unique_ptr<EncryptedFile>(new EncryptedFile(std::move(backing_fd), nullptr, 0));
     FileId id;
-    STORAGE_TRY_STATUS(crypto::FillRandom(id));
+    PGCMK_RETURN_IF_ERROR(crypto::FillRandom(id));
     PGCMK_ASSIGN_OR_RETURN(std::shared_ptr<const FileKeys> keys, DeriveFileKeys(id));
     Bytes block(EncryptedFile::kHeaderSize, 0);
     std::memcpy(block.data(), kFileMagic, 8);
@@ -162,7 +162,7 @@ Result<std::unique_ptr<EncryptedFile>> Volume::OpenFile(
     PutLe32(block.data() + 12, static_cast<std::uint32_t>(EncryptedFile::kUnitSize));
     std::memcpy(block.data() + 16, id.data(), 16);
     std::memcpy(block.data() + 32, keys->header_check.data(), 16);
-    STORAGE_TRY_STATUS(PwriteAll(backing_fd.get(), block, 0));
+    PGCMK_RETURN_IF_ERROR(PwriteAll(backing_fd.get(), block, 0));
     return std::unique_ptr<EncryptedFile>(
         new EncryptedFile(std::move(backing_fd), std::move(keys), 0));
   }
@@ -197,7 +197,7 @@ Result<std::unique_ptr<EncryptedFile>> Volume::OpenFileAt(int dirfd, const char*
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return Err(Status::FromErrno(errno, std::string("open ") + name));
   PGCMK_ASSIGN_OR_RETURN(std::unique_ptr<EncryptedFile> file, OpenFile(UniqueFd(fd)));
-  if ((flags & O_TRUNC) != 0) STORAGE_TRY_STATUS(file->Truncate(0));
+  if ((flags & O_TRUNC) != 0) PGCMK_RETURN_IF_ERROR(file->Truncate(0));
   return file;
 }
 

@@ -3,9 +3,9 @@
 #include <sys/stat.h>
 
 #include "common/durable_file.h"
+#include "common/status.h"
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
-#include "vault/status_return.h"
 
 namespace pgcmk::vault {
 
@@ -14,8 +14,8 @@ Result<MasterKey> MasterKey::CreateFile(const std::filesystem::path& path) {
   if (std::filesystem::exists(path, ec)) {
     return Err(StatusCode::kAlreadyExists, "master key file " + path.string() + " already exists");
   }
-  VAULT_ASSIGN_OR_RETURN(SecretBytes key, crypto::RandomSecret(kSize));
-  VAULT_RETURN_IF_ERROR(WriteFileAtomically(path, key.reveal(), 0600));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key, crypto::RandomSecret(kSize));
+  PGCMK_RETURN_IF_ERROR(WriteFileAtomically(path, key.reveal(), 0600));
   return MasterKey(std::move(key));
 }
 
@@ -27,7 +27,7 @@ Result<MasterKey> MasterKey::LoadFile(const std::filesystem::path& path) {
         StatusCode::kFailedPrecondition,
         "master key file " + path.string() + " is accessible by group or others (chmod 600)");
   }
-  VAULT_ASSIGN_OR_RETURN(SecretBytes key, ReadSecretFile(path, 4096));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key, ReadSecretFile(path, 4096));
   if (key.size() != kSize) {
     return Err(StatusCode::kDataLoss, "master key file " + path.string() + " has the wrong size");
   }
@@ -44,13 +44,13 @@ Result<SecretBytes> MasterKey::Derive(std::string_view label) const {
 }
 
 Result<Sealer> Sealer::Create(const MasterKey& master, std::string_view label) {
-  VAULT_ASSIGN_OR_RETURN(SecretBytes key, master.Derive(label));
-  VAULT_ASSIGN_OR_RETURN(crypto::AesGcm aead, crypto::AesGcm::Create(key));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key, master.Derive(label));
+  PGCMK_ASSIGN_OR_RETURN(crypto::AesGcm aead, crypto::AesGcm::Create(key));
   return Sealer(std::move(aead));
 }
 
 Result<Bytes> Sealer::Seal(const SecretBytes& plaintext, ByteView associated_data) const {
-  VAULT_ASSIGN_OR_RETURN(Bytes sealed, aead_.Seal(plaintext.reveal(), associated_data));
+  PGCMK_ASSIGN_OR_RETURN(Bytes sealed, aead_.Seal(plaintext.reveal(), associated_data));
   Bytes out;
   out.reserve(sealed.size() + 1);
   out.push_back(kSealedFormatVersion);
@@ -176,7 +176,7 @@ Result<VaultKeyPair> VaultKeyPair::Generate(std::string_view kty, int key_size,
       return Err(StatusCode::kInvalidArgument, "Invalid key size " + std::to_string(key_size) +
                                                    "; RSA keys are 2048, 3072 or 4096 bits");
     }
-    VAULT_ASSIGN_OR_RETURN(crypto::RsaPrivateKey rsa, crypto::RsaPrivateKey::Generate(key_size));
+    PGCMK_ASSIGN_OR_RETURN(crypto::RsaPrivateKey rsa, crypto::RsaPrivateKey::Generate(key_size));
     return VaultKeyPair(std::move(rsa));
   }
   if (kty == "RSA-HSM" || kty == "EC-HSM" || kty == "oct-HSM") {
@@ -190,7 +190,7 @@ Result<VaultKeyPair> VaultKeyPair::Generate(std::string_view kty, int key_size,
       return Err(StatusCode::kInvalidArgument, "Invalid curve '" + std::string(crv.substr(0, 16)) +
                                                    "'; EC keys use P-256, P-384, P-521 or P-256K");
     }
-    VAULT_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::Generate(*curve));
+    PGCMK_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::Generate(*curve));
     return VaultKeyPair(std::move(ec));
   }
   if (kty == "oct") {
@@ -203,11 +203,11 @@ Result<VaultKeyPair> VaultKeyPair::Generate(std::string_view kty, int key_size,
 
 Result<VaultKeyPair> VaultKeyPair::FromPkcs8(std::string_view kty, const SecretBytes& der) {
   if (kty == "RSA") {
-    VAULT_ASSIGN_OR_RETURN(crypto::RsaPrivateKey rsa, crypto::RsaPrivateKey::FromPkcs8Der(der));
+    PGCMK_ASSIGN_OR_RETURN(crypto::RsaPrivateKey rsa, crypto::RsaPrivateKey::FromPkcs8Der(der));
     return VaultKeyPair(std::move(rsa));
   }
   if (kty == "EC") {
-    VAULT_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::FromPkcs8Der(der));
+    PGCMK_ASSIGN_OR_RETURN(crypto::EcPrivateKey ec, crypto::EcPrivateKey::FromPkcs8Der(der));
     return VaultKeyPair(std::move(ec));
   }
   return Err(StatusCode::kDataLoss, "stored key has unsupported type " + std::string(kty));
@@ -288,24 +288,24 @@ Result<crypto::EcSignatureAlgorithm> ToEcAlgorithm(SignatureAlgorithm alg, crypt
 }  // namespace
 
 Result<Bytes> VaultKeyPair::SignDigest(SignatureAlgorithm alg, ByteView digest) const {
-  VAULT_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
+  PGCMK_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
   if (const auto* r = rsa()) {
-    VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
+    PGCMK_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
     return r->SignDigest(scheme, digest);
   }
-  VAULT_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
+  PGCMK_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
   return ec()->SignDigest(a, digest);
 }
 
 Result<bool> VaultKeyPair::VerifyDigest(SignatureAlgorithm alg, ByteView digest,
                                         ByteView signature) const {
-  VAULT_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
+  PGCMK_RETURN_IF_ERROR(CheckDigestSize(alg, digest));
   Status s;
   if (const auto* r = rsa()) {
-    VAULT_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
+    PGCMK_ASSIGN_OR_RETURN(auto scheme, ToRsaScheme(alg));
     s = r->PublicKey().VerifyDigest(scheme, digest, signature);
   } else {
-    VAULT_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
+    PGCMK_ASSIGN_OR_RETURN(auto a, ToEcAlgorithm(alg, ec()->curve()));
     s = ec()->PublicKey().VerifyDigest(a, digest, signature);
   }
   if (s.ok()) return true;

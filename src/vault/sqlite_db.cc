@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "vault/status_return.h"
+#include "common/status.h"
 
 namespace pgcmk::vault {
 
@@ -128,9 +128,9 @@ Result<SqliteDb> SqliteDb::Open(const std::filesystem::path& path, bool read_onl
   if (rc != SQLITE_OK) return Err(SqliteError(raw, rc, "open " + path.string()));
   sqlite3_busy_timeout(raw, 10000);
   if (!read_only) {
-    VAULT_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
+    PGCMK_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
   }
-  VAULT_RETURN_IF_ERROR(
+  PGCMK_RETURN_IF_ERROR(
       db.Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;"));
   return db;
 }
@@ -188,7 +188,7 @@ void SqliteDb::Rollback() {
 }
 
 Result<SqliteTransaction> SqliteTransaction::Begin(SqliteDb& db) {
-  VAULT_RETURN_IF_ERROR(db.Begin());
+  PGCMK_RETURN_IF_ERROR(db.Begin());
   return SqliteTransaction(&db);
 }
 SqliteTransaction::~SqliteTransaction() {

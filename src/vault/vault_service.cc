@@ -10,10 +10,10 @@
 
 #include "common/base64url.h"
 #include "common/durable_file.h"
+#include "common/status.h"
 #include "crypto/jwt.h"
 #include "crypto/random.h"
 #include "crypto/x509.h"
-#include "vault/status_return.h"
 
 namespace pgcmk::vault {
 
@@ -84,7 +84,7 @@ AuditOutcome DefaultOutcome(std::string_view /*operation*/, const Status& s) {
 }
 
 Result<std::string> NewUuid() {
-  VAULT_ASSIGN_OR_RETURN(Bytes b, crypto::RandomBytes(16));
+  PGCMK_ASSIGN_OR_RETURN(Bytes b, crypto::RandomBytes(16));
   b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);
   std::string hex = ToHex(b);
@@ -93,7 +93,7 @@ Result<std::string> NewUuid() {
 }
 
 Result<std::string> NewVersion() {
-  VAULT_ASSIGN_OR_RETURN(Bytes b, crypto::RandomBytes(16));
+  PGCMK_ASSIGN_OR_RETURN(Bytes b, crypto::RandomBytes(16));
   return ToHex(b);
 }
 
@@ -253,11 +253,11 @@ struct KeyRow {
 };
 
 Result<std::optional<KeyRow>> LoadKeyRow(SqliteDb& db, std::string_view name) {
-  VAULT_ASSIGN_OR_RETURN(auto st,
+  PGCMK_ASSIGN_OR_RETURN(auto st,
                          db.Prepare("SELECT name, deleted_date, scheduled_purge_date, "
                                     "rotation_policy, last_notify FROM keys WHERE name_lc=?"));
   st.Bind(1, ToLower(name));
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<KeyRow>();
   KeyRow r;
   r.name = st.ColumnText(0);
@@ -279,13 +279,13 @@ Result<std::optional<StoredVersion>> LoadVersion(SqliteDb& db, std::string_view 
   std::string sql =
       "SELECT version, seq, public_json, sealed_private FROM key_versions WHERE name_lc=?";
   sql += version.empty() ? " ORDER BY seq DESC LIMIT 1" : " AND version=?";
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
   st.Bind(1, ToLower(display_name));
   if (!version.empty()) st.Bind(2, ToLower(version));
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<StoredVersion>();
   StoredVersion sv;
-  VAULT_ASSIGN_OR_RETURN(sv.meta,
+  PGCMK_ASSIGN_OR_RETURN(sv.meta,
                          VersionFromJson(display_name, st.ColumnText(0), st.ColumnText(2)));
   sv.seq = st.ColumnInt(1);
   sv.sealed = st.ColumnBlob(3);
@@ -293,7 +293,7 @@ Result<std::optional<StoredVersion>> LoadVersion(SqliteDb& db, std::string_view 
 }
 
 Status InsertVersion(SqliteDb& db, const KeyVersion& v, std::int64_t seq, ByteView sealed) {
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO key_versions(name_lc, version, seq, "
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO key_versions(name_lc, version, seq, "
                                              "public_json, sealed_private) VALUES(?,?,?,?,?)"));
   st.Bind(1, ToLower(v.name)).Bind(2, v.version).Bind(3, seq).Bind(4, VersionToJson(v).dump());
   st.BindBlob(5, sealed);
@@ -301,31 +301,31 @@ Status InsertVersion(SqliteDb& db, const KeyVersion& v, std::int64_t seq, ByteVi
 }
 
 Status UpdateVersionMeta(SqliteDb& db, const KeyVersion& v) {
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("UPDATE key_versions SET public_json=? WHERE "
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("UPDATE key_versions SET public_json=? WHERE "
                                              "name_lc=? AND version=?"));
   st.Bind(1, VersionToJson(v).dump()).Bind(2, ToLower(v.name)).Bind(3, v.version);
   return st.Run();
 }
 
 Result<std::int64_t> NextSeq(SqliteDb& db, std::string_view name) {
-  VAULT_ASSIGN_OR_RETURN(
+  PGCMK_ASSIGN_OR_RETURN(
       auto st, db.Prepare("SELECT COALESCE(MAX(seq),0)+1 FROM key_versions WHERE name_lc=?"));
   st.Bind(1, ToLower(name));
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   (void)row;  // an aggregate always returns one row
   return st.ColumnInt(0);
 }
 
 Result<std::string> GetMeta(SqliteDb& db, std::string_view key) {
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT v FROM meta WHERE k=?"));
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT v FROM meta WHERE k=?"));
   st.Bind(1, key);
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return Err(StatusCode::kNotFound, "vault setting " + std::string(key) + " missing");
   return st.ColumnText(0);
 }
 
 Status PutMeta(SqliteDb& db, std::string_view key, std::string_view value) {
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?,?)"));
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO meta(k, v) VALUES(?,?)"));
   st.Bind(1, key).Bind(2, value);
   return st.Run();
 }
@@ -341,9 +341,9 @@ Result<std::optional<IdentityRow>> LoadIdentity(SqliteDb& db, std::string_view c
       "SELECT name, client_id, object_id, secret_hash, enabled, admin, created, secret_generation "
       "FROM identities WHERE " +
       std::string(column) + "=?";
-  VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
   st.Bind(1, column == "name_lc" ? ToLower(value) : ToLower(value));
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<IdentityRow>();
   IdentityRow r;
   r.identity.name = st.ColumnText(0);
@@ -361,10 +361,10 @@ Result<AccessPolicy> LoadPolicy(SqliteDb& db, const Identity& id) {
   AccessPolicy p;
   p.identity_name = id.name;
   p.object_id = id.object_id;
-  VAULT_ASSIGN_OR_RETURN(
+  PGCMK_ASSIGN_OR_RETURN(
       auto st, db.Prepare("SELECT key_permissions, roles FROM policies WHERE object_id=?"));
   st.Bind(1, id.object_id);
-  VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return p;
   p.key_permissions = PermissionSet::FromBits(static_cast<std::uint32_t>(st.ColumnInt(0)));
   try {
@@ -377,7 +377,7 @@ Result<AccessPolicy> LoadPolicy(SqliteDb& db, const Identity& id) {
 
 // Builds the client secret: base64url of 32 random bytes, in locked memory.
 Result<SecretBytes> NewClientSecret() {
-  VAULT_ASSIGN_OR_RETURN(SecretBytes raw, crypto::RandomSecret(32));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes raw, crypto::RandomSecret(32));
   std::string text = Base64UrlEncode(raw.reveal());
   SecretBytes secret = SecretBytes::CopyFrom(AsBytes(text));
   SecureZero(text.data(), text.size());
@@ -526,9 +526,9 @@ struct VaultService::Impl {
       auto it = key_cache.find(cache_key);
       if (it != key_cache.end()) return it->second;
     }
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_ASSIGN_OR_RETURN(
         SecretBytes der, key_sealer->Open(sv.sealed, KeyVersionAad(sv.meta.name, sv.meta.version)));
-    VAULT_ASSIGN_OR_RETURN(VaultKeyPair kp, VaultKeyPair::FromPkcs8(sv.meta.kty, der));
+    PGCMK_ASSIGN_OR_RETURN(VaultKeyPair kp, VaultKeyPair::FromPkcs8(sv.meta.kty, der));
     auto shared = std::make_shared<const VaultKeyPair>(std::move(kp));
     std::lock_guard l(cache_mu);
     if (key_cache.size() > 4096) key_cache.clear();
@@ -551,13 +551,13 @@ struct VaultService::Impl {
         "SELECT k.name, v.version, v.seq, v.public_json, v.sealed_private FROM keys k JOIN "
         "key_versions v ON v.name_lc = k.name_lc WHERE k.name_lc = ? AND k.deleted_date IS NULL";
     sql += version.empty() ? " ORDER BY v.seq DESC LIMIT 1" : " AND v.version = ?";
-    VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+    PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
     st.Bind(1, ToLower(name));
     if (!version.empty()) st.Bind(2, ToLower(version));
-    VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+    PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return Err(KeyNotFound(name));
     StoredVersion sv;
-    VAULT_ASSIGN_OR_RETURN(sv.meta,
+    PGCMK_ASSIGN_OR_RETURN(sv.meta,
                            VersionFromJson(st.ColumnText(0), st.ColumnText(1), st.ColumnText(3)));
     sv.seq = st.ColumnInt(2);
     sv.sealed = st.ColumnBlob(4);
@@ -604,10 +604,10 @@ struct VaultService::Impl {
     std::int64_t now = Now();
     v.attributes.created = now;
     v.attributes.updated = now;
-    VAULT_ASSIGN_OR_RETURN(Bytes sealed,
+    PGCMK_ASSIGN_OR_RETURN(Bytes sealed,
                            key_sealer->Seal(pkcs8, KeyVersionAad(display_name, version)));
-    VAULT_ASSIGN_OR_RETURN(std::int64_t seq, NextSeq(db, display_name));
-    VAULT_RETURN_IF_ERROR(InsertVersion(db, v, seq, sealed));
+    PGCMK_ASSIGN_OR_RETURN(std::int64_t seq, NextSeq(db, display_name));
+    PGCMK_RETURN_IF_ERROR(InsertVersion(db, v, seq, sealed));
     return v;
   }
 
@@ -615,15 +615,15 @@ struct VaultService::Impl {
   Result<KeyVersion> AddVersion(SqliteDb& db, std::string_view name, const VaultKeyPair& kp,
                                 const KeyVersion& templ, std::string_view version,
                                 const SecretBytes& pkcs8) {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+    PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
     std::string display = std::string(name);
     if (row) {
       if (row->deletion) return Err(DeletedButRecoverable(row->name));
       display = row->name;
     } else {
-      VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO keys(name_lc, name) VALUES(?,?)"));
+      PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT INTO keys(name_lc, name) VALUES(?,?)"));
       st.Bind(1, ToLower(name)).Bind(2, name);
-      VAULT_RETURN_IF_ERROR(st.Run());
+      PGCMK_RETURN_IF_ERROR(st.Run());
     }
     return InsertNewVersion(db, display, kp, templ, version, pkcs8);
   }
@@ -631,14 +631,14 @@ struct VaultService::Impl {
   Result<KeyVersion> RotateLocked(const RequestContext& ctx, const Identity* who,
                                   std::string_view name) {
     // Generate outside the write lock (RSA key generation takes up to seconds).
-    VAULT_ASSIGN_OR_RETURN(StoredVersion cur, ReadActive(name, ""));
-    VAULT_ASSIGN_OR_RETURN(VaultKeyPair kp,
+    PGCMK_ASSIGN_OR_RETURN(StoredVersion cur, ReadActive(name, ""));
+    PGCMK_ASSIGN_OR_RETURN(VaultKeyPair kp,
                            VaultKeyPair::Generate(cur.meta.kty, cur.meta.key_size, cur.meta.crv));
-    VAULT_ASSIGN_OR_RETURN(SecretBytes pkcs8, kp.ToPkcs8());
-    VAULT_ASSIGN_OR_RETURN(std::string version, NewVersion());
+    PGCMK_ASSIGN_OR_RETURN(SecretBytes pkcs8, kp.ToPkcs8());
+    PGCMK_ASSIGN_OR_RETURN(std::string version, NewVersion());
     std::string object_id = Kid(ctx, cur.meta.name, version);
     return Mutate<KeyVersion>(ctx, who, &object_id, [&](SqliteDb& db) -> Result<KeyVersion> {
-      VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
       if (!row || row->deletion) return Err(KeyNotFound(name));
       KeyVersion templ;
       templ.key_ops = cur.meta.key_ops;
@@ -656,7 +656,7 @@ struct VaultService::Impl {
   }
 
   Status PurgeLocked(SqliteDb& db, std::string_view name) {
-    VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM keys WHERE name_lc=?"));
+    PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM keys WHERE name_lc=?"));
     st.Bind(1, ToLower(name));
     return st.Run();
   }
@@ -676,18 +676,18 @@ struct VaultService::Impl {
           "(SELECT MAX(seq) FROM key_versions WHERE name_lc = k.name_lc) WHERE ";
       sql += deleted ? "k.deleted_date IS NOT NULL" : "k.deleted_date IS NULL";
       sql += " AND k.name_lc > ? ORDER BY k.name_lc LIMIT ?";
-      VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+      PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
       st.Bind(1, after).Bind(2, static_cast<std::int64_t>(max_results + 1));
       KeyPage page;
       while (true) {
-        VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+        PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
         if (!row) break;
         if (static_cast<int>(page.items.size()) == max_results) {
           page.next_skiptoken = Base64UrlEncode(AsBytes(ToLower(page.items.back().latest.name)));
           break;
         }
         KeyItem item;
-        VAULT_ASSIGN_OR_RETURN(
+        PGCMK_ASSIGN_OR_RETURN(
             item.latest, VersionFromJson(st.ColumnText(0), st.ColumnText(3), st.ColumnText(4)));
         if (!st.ColumnIsNull(1)) item.deletion = DeletionInfo{st.ColumnInt(1), st.ColumnInt(2)};
         page.items.push_back(std::move(item));
@@ -703,20 +703,20 @@ struct VaultService::Impl {
     Impl& m = *this;
     std::string object_id = m.Kid(ctx, name, version);
     auto r = [&]() -> Result<T> {
-      VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, perm));
-      VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-      VAULT_RETURN_IF_ERROR(CheckVersion(version));
-      VAULT_ASSIGN_OR_RETURN(StoredVersion sv, m.ReadActive(name, version));
+      PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, perm));
+      PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+      PGCMK_RETURN_IF_ERROR(CheckVersion(version));
+      PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.ReadActive(name, version));
       object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
-      VAULT_RETURN_IF_ERROR(m.CheckUsable(sv.meta, op_name, allowed_outside_window));
-      VAULT_ASSIGN_OR_RETURN(auto kp, m.PrivateKey(sv));
+      PGCMK_RETURN_IF_ERROR(m.CheckUsable(sv.meta, op_name, allowed_outside_window));
+      PGCMK_ASSIGN_OR_RETURN(auto kp, m.PrivateKey(sv));
       return op(*kp, sv.meta);
     }();
     return m.Finish(ctx, &who.identity, std::move(r), object_id);
   }
 
   Result<SecretBytes> SerializeBackup(SqliteDb& db, const KeyRow& row) {
-    VAULT_ASSIGN_OR_RETURN(auto st,
+    PGCMK_ASSIGN_OR_RETURN(auto st,
                            db.Prepare("SELECT version, seq, public_json, sealed_private FROM "
                                       "key_versions WHERE name_lc=? ORDER BY seq"));
     st.Bind(1, ToLower(row.name));
@@ -725,10 +725,10 @@ struct VaultService::Impl {
     if (row.rotation_policy) j["rotationPolicy"] = *row.rotation_policy;
     j["versions"] = json::array();
     while (true) {
-      VAULT_ASSIGN_OR_RETURN(bool r, st.Step());
+      PGCMK_ASSIGN_OR_RETURN(bool r, st.Step());
       if (!r) break;
       std::string version = st.ColumnText(0);
-      VAULT_ASSIGN_OR_RETURN(SecretBytes der,
+      PGCMK_ASSIGN_OR_RETURN(SecretBytes der,
                              key_sealer->Open(st.ColumnBlob(3), KeyVersionAad(row.name, version)));
       json v;
       v["version"] = version;
@@ -782,32 +782,32 @@ Result<InitResult> VaultService::Initialize(const std::filesystem::path& data_di
   if (std::filesystem::exists(data_dir / kMasterKeyFile, ec)) {
     return Err(StatusCode::kAlreadyExists, "a vault already exists in " + data_dir.string());
   }
-  VAULT_RETURN_IF_ERROR(CreateDirectoryDurably(data_dir, 0700));
-  VAULT_ASSIGN_OR_RETURN(MasterKey master, MasterKey::CreateFile(data_dir / kMasterKeyFile));
-  VAULT_ASSIGN_OR_RETURN(SecretBytes audit_key, master.Derive(kLabelAuditChain));
-  VAULT_ASSIGN_OR_RETURN(auto store,
+  PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(data_dir, 0700));
+  PGCMK_ASSIGN_OR_RETURN(MasterKey master, MasterKey::CreateFile(data_dir / kMasterKeyFile));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes audit_key, master.Derive(kLabelAuditChain));
+  PGCMK_ASSIGN_OR_RETURN(auto store,
                          VaultStore::Open(data_dir / kDatabaseFile, std::move(audit_key)));
-  VAULT_ASSIGN_OR_RETURN(Sealer key_sealer, Sealer::Create(master, kLabelKeyMaterial));
+  PGCMK_ASSIGN_OR_RETURN(Sealer key_sealer, Sealer::Create(master, kLabelKeyMaterial));
 
   InitResult result;
-  VAULT_ASSIGN_OR_RETURN(result.settings.tenant_id, NewUuid());
+  PGCMK_ASSIGN_OR_RETURN(result.settings.tenant_id, NewUuid());
   result.settings.resource = options.resource;
   result.settings.retention_days = options.retention_days;
   result.settings.purge_protection = options.purge_protection;
 
-  VAULT_ASSIGN_OR_RETURN(crypto::RsaPrivateKey token_key, crypto::RsaPrivateKey::Generate(2048));
-  VAULT_ASSIGN_OR_RETURN(SecretBytes token_der, token_key.ToPkcs8Der());
-  VAULT_ASSIGN_OR_RETURN(Bytes kid_raw, crypto::RandomBytes(16));
+  PGCMK_ASSIGN_OR_RETURN(crypto::RsaPrivateKey token_key, crypto::RsaPrivateKey::Generate(2048));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes token_der, token_key.ToPkcs8Der());
+  PGCMK_ASSIGN_OR_RETURN(Bytes kid_raw, crypto::RandomBytes(16));
   std::string kid = ToHex(kid_raw);
-  VAULT_ASSIGN_OR_RETURN(Bytes token_sealed, key_sealer.Seal(token_der, TokenKeyAad(kid)));
+  PGCMK_ASSIGN_OR_RETURN(Bytes token_sealed, key_sealer.Seal(token_der, TokenKeyAad(kid)));
 
   Identity admin;
   admin.name = "admin";
-  VAULT_ASSIGN_OR_RETURN(admin.client_id, NewUuid());
-  VAULT_ASSIGN_OR_RETURN(admin.object_id, NewUuid());
+  PGCMK_ASSIGN_OR_RETURN(admin.client_id, NewUuid());
+  PGCMK_ASSIGN_OR_RETURN(admin.object_id, NewUuid());
   admin.admin = true;
   admin.created = service_options.now();
-  VAULT_ASSIGN_OR_RETURN(SecretBytes secret, NewClientSecret());
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes secret, NewClientSecret());
   Bytes secret_hash = crypto::Sha256(secret.reveal());
 
   RequestContext ctx;
@@ -816,24 +816,24 @@ Result<InitResult> VaultService::Initialize(const std::filesystem::path& data_di
   Status s = store->Mutate(
       [&](SqliteDb& db) -> Status {
         const auto& st = result.settings;
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "format_version", "1"));
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "tenant_id", st.tenant_id));
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "resource", st.resource));
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "retention_days", std::to_string(st.retention_days)));
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "purge_protection", st.purge_protection ? "1" : "0"));
-        VAULT_RETURN_IF_ERROR(PutMeta(db, "token_kid", kid));
-        VAULT_ASSIGN_OR_RETURN(
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "format_version", "1"));
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "tenant_id", st.tenant_id));
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "resource", st.resource));
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "retention_days", std::to_string(st.retention_days)));
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "purge_protection", st.purge_protection ? "1" : "0"));
+        PGCMK_RETURN_IF_ERROR(PutMeta(db, "token_kid", kid));
+        PGCMK_ASSIGN_OR_RETURN(
             auto tk,
             db.Prepare("INSERT INTO token_keys(kid, sealed_private, created) VALUES(?,?,?)"));
         tk.Bind(1, kid).BindBlob(2, token_sealed).Bind(3, admin.created);
-        VAULT_RETURN_IF_ERROR(tk.Run());
-        VAULT_ASSIGN_OR_RETURN(auto id,
+        PGCMK_RETURN_IF_ERROR(tk.Run());
+        PGCMK_ASSIGN_OR_RETURN(auto id,
                                db.Prepare("INSERT INTO identities(name_lc, name, client_id, "
                                           "object_id, secret_hash, enabled, admin, "
                                           "created, secret_generation) VALUES(?,?,?,?,?,1,1,?,1)"));
         id.Bind(1, ToLower(admin.name)).Bind(2, admin.name).Bind(3, admin.client_id);
         id.Bind(4, admin.object_id).BindBlob(5, secret_hash).Bind(6, admin.created);
-        VAULT_RETURN_IF_ERROR(id.Run());
+        PGCMK_RETURN_IF_ERROR(id.Run());
         return Status::Ok();
       },
       [&](const Status& st) {
@@ -848,7 +848,7 @@ Result<InitResult> VaultService::Initialize(const std::filesystem::path& data_di
                   {"properties", {{"clientInfo", ctx.client_info}}}};
         return r.dump();
       });
-  VAULT_RETURN_IF_ERROR(s);
+  PGCMK_RETURN_IF_ERROR(s);
 
   json cred = {{"tenantId", result.settings.tenant_id},
                {"clientId", admin.client_id},
@@ -858,7 +858,7 @@ Result<InitResult> VaultService::Initialize(const std::filesystem::path& data_di
   std::string cred_text = cred.dump(2);
   Status w = WriteFileAtomically(data_dir / kAdminCredentialFile, AsBytes(cred_text), 0600);
   SecureZero(cred_text.data(), cred_text.size());
-  VAULT_RETURN_IF_ERROR(w);
+  PGCMK_RETURN_IF_ERROR(w);
   result.admin = admin;
   return result;
 }
@@ -869,33 +869,33 @@ Result<std::unique_ptr<VaultService>> VaultService::Open(const std::filesystem::
   auto impl = std::make_unique<Impl>();
   impl->dir = data_dir;
   impl->opt = options;
-  VAULT_ASSIGN_OR_RETURN(MasterKey master, MasterKey::LoadFile(data_dir / kMasterKeyFile));
-  VAULT_ASSIGN_OR_RETURN(SecretBytes audit_key, master.Derive(kLabelAuditChain));
-  VAULT_ASSIGN_OR_RETURN(impl->store,
+  PGCMK_ASSIGN_OR_RETURN(MasterKey master, MasterKey::LoadFile(data_dir / kMasterKeyFile));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes audit_key, master.Derive(kLabelAuditChain));
+  PGCMK_ASSIGN_OR_RETURN(impl->store,
                          VaultStore::Open(data_dir / kDatabaseFile, std::move(audit_key)));
-  VAULT_ASSIGN_OR_RETURN(Sealer ks, Sealer::Create(master, kLabelKeyMaterial));
-  VAULT_ASSIGN_OR_RETURN(Sealer bs, Sealer::Create(master, kLabelBackup));
+  PGCMK_ASSIGN_OR_RETURN(Sealer ks, Sealer::Create(master, kLabelKeyMaterial));
+  PGCMK_ASSIGN_OR_RETURN(Sealer bs, Sealer::Create(master, kLabelBackup));
   impl->key_sealer.emplace(std::move(ks));
   impl->backup_sealer.emplace(std::move(bs));
   impl->master.emplace(std::move(master));
 
   Status loaded = impl->store->Read([&](SqliteDb& db) -> Status {
     auto& st = impl->settings;
-    VAULT_ASSIGN_OR_RETURN(st.tenant_id, GetMeta(db, "tenant_id"));
-    VAULT_ASSIGN_OR_RETURN(st.resource, GetMeta(db, "resource"));
-    VAULT_ASSIGN_OR_RETURN(std::string days, GetMeta(db, "retention_days"));
+    PGCMK_ASSIGN_OR_RETURN(st.tenant_id, GetMeta(db, "tenant_id"));
+    PGCMK_ASSIGN_OR_RETURN(st.resource, GetMeta(db, "resource"));
+    PGCMK_ASSIGN_OR_RETURN(std::string days, GetMeta(db, "retention_days"));
     st.retention_days = std::atoi(days.c_str());
-    VAULT_ASSIGN_OR_RETURN(std::string pp, GetMeta(db, "purge_protection"));
+    PGCMK_ASSIGN_OR_RETURN(std::string pp, GetMeta(db, "purge_protection"));
     st.purge_protection = pp == "1";
-    VAULT_ASSIGN_OR_RETURN(impl->token_kid, GetMeta(db, "token_kid"));
-    VAULT_ASSIGN_OR_RETURN(auto tk,
+    PGCMK_ASSIGN_OR_RETURN(impl->token_kid, GetMeta(db, "token_kid"));
+    PGCMK_ASSIGN_OR_RETURN(auto tk,
                            db.Prepare("SELECT sealed_private FROM token_keys WHERE kid=?"));
     tk.Bind(1, impl->token_kid);
-    VAULT_ASSIGN_OR_RETURN(bool row, tk.Step());
+    PGCMK_ASSIGN_OR_RETURN(bool row, tk.Step());
     if (!row) return Status(StatusCode::kDataLoss, "token signing key missing");
-    VAULT_ASSIGN_OR_RETURN(SecretBytes der,
+    PGCMK_ASSIGN_OR_RETURN(SecretBytes der,
                            impl->key_sealer->Open(tk.ColumnBlob(0), TokenKeyAad(impl->token_kid)));
-    VAULT_ASSIGN_OR_RETURN(crypto::RsaPrivateKey key, crypto::RsaPrivateKey::FromPkcs8Der(der));
+    PGCMK_ASSIGN_OR_RETURN(crypto::RsaPrivateKey key, crypto::RsaPrivateKey::FromPkcs8Der(der));
     impl->token_pub.emplace(key.PublicKey());
     impl->token_key.emplace(std::move(key));
     return Status::Ok();
@@ -939,7 +939,7 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
                  "provided value for the input parameter 'scope' is not valid. The scope " +
                      req.scope.substr(0, 200) + " is not valid.");
     }
-    VAULT_ASSIGN_OR_RETURN(auto row, m.store->Read([&](SqliteDb& db) {
+    PGCMK_ASSIGN_OR_RETURN(auto row, m.store->Read([&](SqliteDb& db) {
       return LoadIdentity(db, "client_id", req.client_id);
     }));
     if (!row || !row->identity.enabled) {
@@ -968,7 +968,7 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
                    {"exp", now + m.opt.token_lifetime_seconds},
                    {"ver", "2.0"},
                    {"pgcmk_gen", row->identity.secret_generation}};
-    VAULT_ASSIGN_OR_RETURN(std::string token,
+    PGCMK_ASSIGN_OR_RETURN(std::string token,
                            crypto::SignJwt(*m.token_key, m.token_kid, claims.dump()));
     return IssuedToken{std::move(token), m.opt.token_lifetime_seconds - 1};
   };
@@ -1035,11 +1035,11 @@ Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
     }
     // Identity and policy in one read: both must be current for this very request.
     std::optional<AccessPolicy> policy;
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_ASSIGN_OR_RETURN(
         auto row, m.store->Read([&](SqliteDb& db) -> Result<std::optional<IdentityRow>> {
-          VAULT_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "object_id", vt.oid));
+          PGCMK_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "object_id", vt.oid));
           if (id && !id->identity.admin) {
-            VAULT_ASSIGN_OR_RETURN(AccessPolicy pol, LoadPolicy(db, id->identity));
+            PGCMK_ASSIGN_OR_RETURN(AccessPolicy pol, LoadPolicy(db, id->identity));
             policy = std::move(pol);
           }
           return id;
@@ -1079,15 +1079,15 @@ Result<KeyVersion> VaultService::CreateKey(const RequestContext& ctx, const Prin
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, "");
   auto prepare = [&]() -> Result<KeyVersion> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kCreate));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-    VAULT_RETURN_IF_ERROR(CheckTags(params.tags));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kCreate));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(CheckTags(params.tags));
     if (params.public_exponent && *params.public_exponent != 65537) {
       return Err(StatusCode::kInvalidArgument, "Only the public exponent 65537 is supported");
     }
     KeyVersion templ;
     if (params.key_ops) {
-      VAULT_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
+      PGCMK_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
     } else if (params.kty == "EC") {
       templ.key_ops = {"sign", "verify"};
     } else {
@@ -1099,7 +1099,7 @@ Result<KeyVersion> VaultService::CreateKey(const RequestContext& ctx, const Prin
     templ.attributes.exportable = params.exportable.value_or(false);
     templ.tags = params.tags;
     // The name must not be soft-deleted: check before the expensive generation.
-    VAULT_ASSIGN_OR_RETURN(auto row,
+    PGCMK_ASSIGN_OR_RETURN(auto row,
                            m.store->Read([&](SqliteDb& db) { return LoadKeyRow(db, name); }));
     if (row && row->deletion) return Err(DeletedButRecoverable(row->name));
     return templ;
@@ -1129,9 +1129,9 @@ Result<KeyVersion> VaultService::ImportKey(const RequestContext& ctx, const Prin
   std::optional<VaultKeyPair> kp;
   KeyVersion templ;
   auto prepare = [&]() -> Status {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kImport));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-    VAULT_RETURN_IF_ERROR(CheckTags(params.tags));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kImport));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(CheckTags(params.tags));
     if (params.kty == "RSA-HSM" || params.kty == "EC-HSM") {
       return Status(StatusCode::kInvalidArgument,
                     "HSM-protected import needs an HSM, and this vault has none");
@@ -1165,7 +1165,7 @@ Result<KeyVersion> VaultService::ImportKey(const RequestContext& ctx, const Prin
       kp.emplace(VaultKeyPair::FromRsa(std::move(*rsa)));
     }
     if (params.key_ops) {
-      VAULT_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
+      PGCMK_ASSIGN_OR_RETURN(templ.key_ops, CanonicalKeyOps(*params.key_ops));
     } else if (params.kty == "EC") {
       templ.key_ops = {"sign", "verify"};
     } else {
@@ -1196,10 +1196,10 @@ Result<KeyVersion> VaultService::GetKey(const RequestContext& ctx, const Princip
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, version);
   auto r = [&]() -> Result<KeyVersion> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGet));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-    VAULT_RETURN_IF_ERROR(CheckVersion(version));
-    VAULT_ASSIGN_OR_RETURN(StoredVersion sv, m.ReadActive(name, version));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGet));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(CheckVersion(version));
+    PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.ReadActive(name, version));
     object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
     return std::move(sv.meta);
   }();
@@ -1210,7 +1210,7 @@ Result<KeyPage> VaultService::ListKeys(const RequestContext& ctx, const Principa
                                        int max_results, std::string_view skiptoken) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<KeyPage> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
     return m.ListKeyItems(false, max_results, skiptoken);
   }();
   return m.Finish(ctx, &who.identity, std::move(r), ctx.origin + "/keys");
@@ -1222,8 +1222,8 @@ Result<std::vector<KeyVersion>> VaultService::ListKeyVersions(
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, "");
   auto r = [&]() -> Result<std::vector<KeyVersion>> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
     if (max_results <= 0 || max_results > 25) max_results = 25;
     std::int64_t after = 0;
     if (!skiptoken.empty()) {
@@ -1232,22 +1232,22 @@ Result<std::vector<KeyVersion>> VaultService::ListKeyVersions(
       after = std::atoll(std::string(AsStringView(*raw)).c_str());
     }
     return m.store->Read([&](SqliteDb& db) -> Result<std::vector<KeyVersion>> {
-      VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
       if (!row || row->deletion) return Err(KeyNotFound(name));
-      VAULT_ASSIGN_OR_RETURN(auto st,
+      PGCMK_ASSIGN_OR_RETURN(auto st,
                              db.Prepare("SELECT version, seq, public_json FROM key_versions "
                                         "WHERE name_lc=? AND seq>? ORDER BY seq LIMIT ?"));
       st.Bind(1, ToLower(name)).Bind(2, after).Bind(3, static_cast<std::int64_t>(max_results + 1));
       std::vector<KeyVersion> out;
       std::int64_t last_seq = 0;
       while (true) {
-        VAULT_ASSIGN_OR_RETURN(bool more, st.Step());
+        PGCMK_ASSIGN_OR_RETURN(bool more, st.Step());
         if (!more) break;
         if (static_cast<int>(out.size()) == max_results) {
           *next_skiptoken = Base64UrlEncode(AsBytes(std::to_string(last_seq)));
           break;
         }
-        VAULT_ASSIGN_OR_RETURN(KeyVersion v,
+        PGCMK_ASSIGN_OR_RETURN(KeyVersion v,
                                VersionFromJson(row->name, st.ColumnText(0), st.ColumnText(2)));
         last_seq = st.ColumnInt(1);
         out.push_back(std::move(v));
@@ -1264,10 +1264,10 @@ Result<KeyVersion> VaultService::UpdateKey(const RequestContext& ctx, const Prin
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, version);
   auto pre = [&]() -> Status {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kUpdate));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-    VAULT_RETURN_IF_ERROR(CheckVersion(version));
-    if (update.tags) VAULT_RETURN_IF_ERROR(CheckTags(*update.tags));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kUpdate));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(CheckVersion(version));
+    if (update.tags) PGCMK_RETURN_IF_ERROR(CheckTags(*update.tags));
     if (update.key_ops) {
       auto ops = CanonicalKeyOps(*update.key_ops);
       if (!ops) return ops.error();
@@ -1277,7 +1277,7 @@ Result<KeyVersion> VaultService::UpdateKey(const RequestContext& ctx, const Prin
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<KeyVersion>(Err(pre)), object_id);
   return m.Mutate<KeyVersion>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<KeyVersion> {
-        VAULT_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, version));
+        PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, version));
         object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
         KeyVersion& v = sv.meta;
         if (update.enabled) v.attributes.enabled = *update.enabled;
@@ -1286,7 +1286,7 @@ Result<KeyVersion> VaultService::UpdateKey(const RequestContext& ctx, const Prin
         if (update.key_ops) v.key_ops = *CanonicalKeyOps(*update.key_ops);
         if (update.tags) v.tags = *update.tags;
         v.attributes.updated = m.Now();
-        VAULT_RETURN_IF_ERROR(UpdateVersionMeta(db, v));
+        PGCMK_RETURN_IF_ERROR(UpdateVersionMeta(db, v));
         return v;
       });
 }
@@ -1301,19 +1301,19 @@ Result<DeletedKey> VaultService::DeleteKey(const RequestContext& ctx, const Prin
   int retention = m.Settings().retention_days;
   return m.Mutate<DeletedKey>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<DeletedKey> {
-        VAULT_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, ""));
+        PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, ""));
         object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
         DeletedKey out;
         out.deletion.deleted_date = m.Now();
         out.deletion.scheduled_purge_date =
             out.deletion.deleted_date + std::int64_t{retention} * 86400;
-        VAULT_ASSIGN_OR_RETURN(
+        PGCMK_ASSIGN_OR_RETURN(
             auto st,
             db.Prepare("UPDATE keys SET deleted_date=?, scheduled_purge_date=? WHERE name_lc=?"));
         st.Bind(1, out.deletion.deleted_date)
             .Bind(2, out.deletion.scheduled_purge_date)
             .Bind(3, ToLower(name));
-        VAULT_RETURN_IF_ERROR(st.Run());
+        PGCMK_RETURN_IF_ERROR(st.Run());
         out.latest = std::move(sv.meta);
         return out;
       });
@@ -1324,12 +1324,12 @@ Result<DeletedKey> VaultService::GetDeletedKey(const RequestContext& ctx, const 
   Impl& m = *impl_;
   std::string object_id = ctx.origin + "/deletedkeys/" + std::string(name);
   auto r = [&]() -> Result<DeletedKey> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGet));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGet));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
     return m.store->Read([&](SqliteDb& db) -> Result<DeletedKey> {
-      VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
       if (!row || !row->deletion) return Err(DeletedKeyNotFound(name));
-      VAULT_ASSIGN_OR_RETURN(auto sv, LoadVersion(db, row->name, ""));
+      PGCMK_ASSIGN_OR_RETURN(auto sv, LoadVersion(db, row->name, ""));
       if (!sv) return Err(DeletedKeyNotFound(name));
       return DeletedKey{std::move(sv->meta), *row->deletion};
     });
@@ -1341,7 +1341,7 @@ Result<KeyPage> VaultService::ListDeletedKeys(const RequestContext& ctx, const P
                                               int max_results, std::string_view skiptoken) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<KeyPage> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kList));
     return m.ListKeyItems(true, max_results, skiptoken);
   }();
   return m.Finish(ctx, &who.identity, std::move(r), ctx.origin + "/deletedkeys");
@@ -1356,15 +1356,15 @@ Result<KeyVersion> VaultService::RecoverDeletedKey(const RequestContext& ctx, co
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<KeyVersion>(Err(pre)), object_id);
   return m.Mutate<KeyVersion>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<KeyVersion> {
-        VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
         if (!row || !row->deletion) return Err(DeletedKeyNotFound(name));
-        VAULT_ASSIGN_OR_RETURN(
+        PGCMK_ASSIGN_OR_RETURN(
             auto st,
             db.Prepare(
                 "UPDATE keys SET deleted_date=NULL, scheduled_purge_date=NULL WHERE name_lc=?"));
         st.Bind(1, ToLower(name));
-        VAULT_RETURN_IF_ERROR(st.Run());
-        VAULT_ASSIGN_OR_RETURN(auto sv, LoadVersion(db, row->name, ""));
+        PGCMK_RETURN_IF_ERROR(st.Run());
+        PGCMK_ASSIGN_OR_RETURN(auto sv, LoadVersion(db, row->name, ""));
         if (!sv) return Err(KeyNotFound(name));
         object_id = m.Kid(ctx, sv->meta.name, sv->meta.version);
         return std::move(sv->meta);
@@ -1390,9 +1390,9 @@ Status VaultService::PurgeDeletedKey(const RequestContext& ctx, const Principal&
     return r ? Status::Ok() : r.error();
   }
   auto r = m.Mutate<int>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<int> {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+    PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
     if (!row || !row->deletion) return Err(DeletedKeyNotFound(name));
-    VAULT_RETURN_IF_ERROR(m.PurgeLocked(db, name));
+    PGCMK_RETURN_IF_ERROR(m.PurgeLocked(db, name));
     return 0;
   });
   if (!r) return r.error();
@@ -1405,17 +1405,17 @@ Result<Bytes> VaultService::BackupKey(const RequestContext& ctx, const Principal
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, "");
   auto r = [&]() -> Result<Bytes> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kBackup));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
-    VAULT_ASSIGN_OR_RETURN(SecretBytes plain,
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kBackup));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_ASSIGN_OR_RETURN(SecretBytes plain,
                            m.store->Read([&](SqliteDb& db) -> Result<SecretBytes> {
-                             VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+                             PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
                              if (!row || row->deletion) return Err(KeyNotFound(name));
                              return m.SerializeBackup(db, *row);
                            }));
     Bytes header = ToBytes(kBackupMagic);
     header.push_back(kBackupFormatVersion);
-    VAULT_ASSIGN_OR_RETURN(Bytes sealed, m.backup_sealer->Seal(plain, header));
+    PGCMK_ASSIGN_OR_RETURN(Bytes sealed, m.backup_sealer->Seal(plain, header));
     header.insert(header.end(), sealed.begin(), sealed.end());
     return header;
   }();
@@ -1457,12 +1457,12 @@ Result<KeyVersion> VaultService::RestoreKey(const RequestContext& ctx, const Pri
   object_id = m.Kid(ctx, name, "");
   return m.Mutate<KeyVersion>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<KeyVersion> {
-        VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
         if (row && row->deletion) return Err(DeletedButRecoverable(row->name));
         if (row)
           return Err(StatusCode::kAlreadyExists,
                      "Key " + row->name + " already exists; restore needs an unused name.");
-        VAULT_ASSIGN_OR_RETURN(
+        PGCMK_ASSIGN_OR_RETURN(
             auto st, db.Prepare("INSERT INTO keys(name_lc, name, rotation_policy) VALUES(?,?,?)"));
         st.Bind(1, ToLower(name)).Bind(2, name);
         if (j.contains("rotationPolicy")) {
@@ -1470,22 +1470,22 @@ Result<KeyVersion> VaultService::RestoreKey(const RequestContext& ctx, const Pri
         } else {
           st.BindNull(3);
         }
-        VAULT_RETURN_IF_ERROR(st.Run());
+        PGCMK_RETURN_IF_ERROR(st.Run());
         KeyVersion last;
         try {
           for (const auto& v : j["versions"]) {
             std::string version = v.at("version").get<std::string>();
             if (!IsValidKeyVersion(version))
               return Err(StatusCode::kInvalidArgument, "Backup blob is corrupt");
-            VAULT_ASSIGN_OR_RETURN(
+            PGCMK_ASSIGN_OR_RETURN(
                 KeyVersion meta, VersionFromJson(name, version, v.at("public").get<std::string>()));
             auto der = Base64UrlDecode(v.at("private").get<std::string>());
             if (!der) return Err(StatusCode::kInvalidArgument, "Backup blob is corrupt");
             SecretBytes secret = SecretBytes::CopyFrom(*der);
             SecureZero(der->data(), der->size());
-            VAULT_ASSIGN_OR_RETURN(Bytes sealed,
+            PGCMK_ASSIGN_OR_RETURN(Bytes sealed,
                                    m.key_sealer->Seal(secret, KeyVersionAad(name, version)));
-            VAULT_RETURN_IF_ERROR(InsertVersion(db, meta, v.at("seq").get<std::int64_t>(), sealed));
+            PGCMK_RETURN_IF_ERROR(InsertVersion(db, meta, v.at("seq").get<std::int64_t>(), sealed));
             last = std::move(meta);
           }
         } catch (const json::exception&) {
@@ -1517,10 +1517,10 @@ Result<RotationPolicy> VaultService::GetRotationPolicy(const RequestContext& ctx
   Impl& m = *impl_;
   std::string object_id = m.Kid(ctx, name, "") + "/rotationpolicy";
   auto r = [&]() -> Result<RotationPolicy> {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGetRotationPolicy));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kGetRotationPolicy));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
     return m.store->Read([&](SqliteDb& db) -> Result<RotationPolicy> {
-      VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
       if (!row || row->deletion) return Err(KeyNotFound(name));
       if (!row->rotation_policy) return RotationPolicy{};
       return PolicyFromJson(*row->rotation_policy);
@@ -1536,11 +1536,11 @@ Result<RotationPolicy> VaultService::SetRotationPolicy(const RequestContext& ctx
   std::string object_id = m.Kid(ctx, name, "") + "/rotationpolicy";
   RotationPolicy p = policy;
   auto validate = [&]() -> Status {
-    VAULT_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kSetRotationPolicy));
-    VAULT_RETURN_IF_ERROR(CheckKeyName(name));
+    PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, KeyPermission::kSetRotationPolicy));
+    PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
     std::optional<std::int64_t> expiry;
     if (p.expiry_time) {
-      VAULT_ASSIGN_OR_RETURN(std::int64_t e, ParseIsoDuration(*p.expiry_time));
+      PGCMK_ASSIGN_OR_RETURN(std::int64_t e, ParseIsoDuration(*p.expiry_time));
       if (e < 28 * 86400)
         return Status(StatusCode::kInvalidArgument, "expiryTime must be at least 28 days (P28D)");
       expiry = e;
@@ -1563,14 +1563,14 @@ Result<RotationPolicy> VaultService::SetRotationPolicy(const RequestContext& ctx
             "Each lifetime action needs exactly one trigger: timeAfterCreate or timeBeforeExpiry");
       }
       if (a.time_after_create) {
-        VAULT_ASSIGN_OR_RETURN(std::int64_t t, ParseIsoDuration(*a.time_after_create));
+        PGCMK_ASSIGN_OR_RETURN(std::int64_t t, ParseIsoDuration(*a.time_after_create));
         if (t < 7 * 86400)
           return Status(StatusCode::kInvalidArgument, "timeAfterCreate must be at least 7 days");
         if (a.type == "Notify")
           return Status(StatusCode::kInvalidArgument, "Notify actions use timeBeforeExpiry");
       }
       if (a.time_before_expiry) {
-        VAULT_ASSIGN_OR_RETURN(std::int64_t t, ParseIsoDuration(*a.time_before_expiry));
+        PGCMK_ASSIGN_OR_RETURN(std::int64_t t, ParseIsoDuration(*a.time_before_expiry));
         if (!expiry)
           return Status(StatusCode::kInvalidArgument,
                         "timeBeforeExpiry needs the policy's expiryTime");
@@ -1591,7 +1591,7 @@ Result<RotationPolicy> VaultService::SetRotationPolicy(const RequestContext& ctx
     return m.Finish(ctx, &who.identity, Result<RotationPolicy>(Err(validate)), object_id);
   return m.Mutate<RotationPolicy>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<RotationPolicy> {
-        VAULT_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));
         if (!row || row->deletion) return Err(KeyNotFound(name));
         std::int64_t now = m.Now();
         p.created = now;
@@ -1600,10 +1600,10 @@ Result<RotationPolicy> VaultService::SetRotationPolicy(const RequestContext& ctx
           if (old.created) p.created = old.created;
         }
         p.updated = now;
-        VAULT_ASSIGN_OR_RETURN(auto st,
+        PGCMK_ASSIGN_OR_RETURN(auto st,
                                db.Prepare("UPDATE keys SET rotation_policy=? WHERE name_lc=?"));
         st.Bind(1, PolicyToJson(p).dump()).Bind(2, ToLower(name));
-        VAULT_RETURN_IF_ERROR(st.Run());
+        PGCMK_RETURN_IF_ERROR(st.Run());
         return p;
       });
 }
@@ -1616,8 +1616,8 @@ Result<CryptoResult> VaultService::Encrypt(const RequestContext& ctx, const Prin
   return impl_->RunCrypto<CryptoResult>(
       ctx, who, KeyPermission::kEncrypt, "encrypt", false, name, version,
       [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<CryptoResult> {
-        VAULT_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
-        VAULT_ASSIGN_OR_RETURN(Bytes out, kp.Encrypt(a, plaintext));
+        PGCMK_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
+        PGCMK_ASSIGN_OR_RETURN(Bytes out, kp.Encrypt(a, plaintext));
         return CryptoResult{v.name, v.version, std::move(out)};
       });
 }
@@ -1628,8 +1628,8 @@ Result<UnwrapResult> VaultService::Decrypt(const RequestContext& ctx, const Prin
   return impl_->RunCrypto<UnwrapResult>(
       ctx, who, KeyPermission::kDecrypt, "decrypt", true, name, version,
       [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<UnwrapResult> {
-        VAULT_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
-        VAULT_ASSIGN_OR_RETURN(SecretBytes out, kp.Decrypt(a, ciphertext));
+        PGCMK_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
+        PGCMK_ASSIGN_OR_RETURN(SecretBytes out, kp.Decrypt(a, ciphertext));
         return UnwrapResult{v.name, v.version, std::move(out)};
       });
 }
@@ -1640,8 +1640,8 @@ Result<CryptoResult> VaultService::WrapKey(const RequestContext& ctx, const Prin
   return impl_->RunCrypto<CryptoResult>(
       ctx, who, KeyPermission::kWrapKey, "wrapKey", false, name, version,
       [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<CryptoResult> {
-        VAULT_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
-        VAULT_ASSIGN_OR_RETURN(Bytes out, kp.Encrypt(a, key));
+        PGCMK_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
+        PGCMK_ASSIGN_OR_RETURN(Bytes out, kp.Encrypt(a, key));
         return CryptoResult{v.name, v.version, std::move(out)};
       });
 }
@@ -1652,8 +1652,8 @@ Result<UnwrapResult> VaultService::UnwrapKey(const RequestContext& ctx, const Pr
   return impl_->RunCrypto<UnwrapResult>(
       ctx, who, KeyPermission::kUnwrapKey, "unwrapKey", true, name, version,
       [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<UnwrapResult> {
-        VAULT_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
-        VAULT_ASSIGN_OR_RETURN(SecretBytes out, kp.Decrypt(a, wrapped));
+        PGCMK_ASSIGN_OR_RETURN(auto a, ParseEncryptionAlgorithm(alg));
+        PGCMK_ASSIGN_OR_RETURN(SecretBytes out, kp.Decrypt(a, wrapped));
         return UnwrapResult{v.name, v.version, std::move(out)};
       });
 }
@@ -1664,8 +1664,8 @@ Result<CryptoResult> VaultService::Sign(const RequestContext& ctx, const Princip
   return impl_->RunCrypto<CryptoResult>(
       ctx, who, KeyPermission::kSign, "sign", false, name, version,
       [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<CryptoResult> {
-        VAULT_ASSIGN_OR_RETURN(auto a, ParseSignatureAlgorithm(alg));
-        VAULT_ASSIGN_OR_RETURN(Bytes out, kp.SignDigest(a, digest));
+        PGCMK_ASSIGN_OR_RETURN(auto a, ParseSignatureAlgorithm(alg));
+        PGCMK_ASSIGN_OR_RETURN(Bytes out, kp.SignDigest(a, digest));
         return CryptoResult{v.name, v.version, std::move(out)};
       });
 }
@@ -1676,8 +1676,8 @@ Result<std::pair<std::string, bool>> VaultService::Verify(
   using R = std::pair<std::string, bool>;
   return impl_->RunCrypto<R>(ctx, who, KeyPermission::kVerify, "verify", true, name, version,
                              [&](const VaultKeyPair& kp, const KeyVersion& v) -> Result<R> {
-                               VAULT_ASSIGN_OR_RETURN(auto a, ParseSignatureAlgorithm(alg));
-                               VAULT_ASSIGN_OR_RETURN(bool ok,
+                               PGCMK_ASSIGN_OR_RETURN(auto a, ParseSignatureAlgorithm(alg));
+                               PGCMK_ASSIGN_OR_RETURN(bool ok,
                                                       kp.VerifyDigest(a, digest, signature));
                                return R{v.version, ok};
                              });
@@ -1700,7 +1700,7 @@ Result<VaultSettings> VaultService::EnablePurgeProtection(const RequestContext& 
   Status pre = m.AuthorizeAdmin(who);
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<VaultSettings>(Err(pre)), object_id);
   auto r = m.Mutate<int>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<int> {
-    VAULT_RETURN_IF_ERROR(PutMeta(db, "purge_protection", "1"));
+    PGCMK_RETURN_IF_ERROR(PutMeta(db, "purge_protection", "1"));
     return 0;
   });
   if (!r) return Err(r.error());
@@ -1731,11 +1731,11 @@ Result<NewIdentity> VaultService::CreateIdentity(const RequestContext& ctx, cons
   out.client_secret = std::move(*secret);
   Bytes hash = crypto::Sha256(out.client_secret.reveal());
   auto r = m.Mutate<int>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<int> {
-    VAULT_ASSIGN_OR_RETURN(auto existing, LoadIdentity(db, "name_lc", name));
+    PGCMK_ASSIGN_OR_RETURN(auto existing, LoadIdentity(db, "name_lc", name));
     if (existing)
       return Err(StatusCode::kAlreadyExists,
                  "An identity named '" + existing->identity.name + "' already exists");
-    VAULT_ASSIGN_OR_RETURN(auto st,
+    PGCMK_ASSIGN_OR_RETURN(auto st,
                            db.Prepare("INSERT INTO identities(name_lc, name, client_id, object_id, "
                                       "secret_hash, enabled, admin, "
                                       "created, secret_generation) VALUES(?,?,?,?,?,1,0,?,1)"));
@@ -1744,7 +1744,7 @@ Result<NewIdentity> VaultService::CreateIdentity(const RequestContext& ctx, cons
         .Bind(3, out.identity.client_id)
         .Bind(4, out.identity.object_id);
     st.BindBlob(5, hash).Bind(6, out.identity.created);
-    VAULT_RETURN_IF_ERROR(st.Run());
+    PGCMK_RETURN_IF_ERROR(st.Run());
     return 0;
   });
   if (!r) return Err(r.error());
@@ -1755,19 +1755,19 @@ Result<std::vector<Identity>> VaultService::ListIdentities(const RequestContext&
                                                            const Principal& who) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<std::vector<Identity>> {
-    VAULT_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     return m.store->Read([&](SqliteDb& db) -> Result<std::vector<Identity>> {
-      VAULT_ASSIGN_OR_RETURN(auto st,
+      PGCMK_ASSIGN_OR_RETURN(auto st,
                              db.Prepare("SELECT name_lc FROM identities ORDER BY name_lc"));
       std::vector<std::string> names;
       while (true) {
-        VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+        PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
         if (!row) break;
         names.push_back(st.ColumnText(0));
       }
       std::vector<Identity> out;
       for (const auto& n : names) {
-        VAULT_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "name_lc", n));
+        PGCMK_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "name_lc", n));
         if (id) out.push_back(id->identity);
       }
       return out;
@@ -1780,8 +1780,8 @@ Result<Identity> VaultService::GetIdentity(const RequestContext& ctx, const Prin
                                            std::string_view name) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<Identity> {
-    VAULT_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    PGCMK_ASSIGN_OR_RETURN(
         auto row, m.store->Read([&](SqliteDb& db) { return LoadIdentity(db, "name_lc", name); }));
     if (!row)
       return Err(StatusCode::kNotFound,
@@ -1799,18 +1799,18 @@ Result<Identity> VaultService::DeleteIdentity(const RequestContext& ctx, const P
   Status pre = m.AuthorizeAdmin(who);
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<Identity>(Err(pre)), object_id);
   return m.Mutate<Identity>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<Identity> {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
+    PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
     if (!row)
       return Err(StatusCode::kNotFound,
                  "Identity '" + std::string(name.substr(0, 64)) + "' not found");
     if (row->identity.admin)
       return Err(StatusCode::kFailedPrecondition, "The bootstrap administrator cannot be deleted");
-    VAULT_ASSIGN_OR_RETURN(auto pol, db.Prepare("DELETE FROM policies WHERE object_id=?"));
+    PGCMK_ASSIGN_OR_RETURN(auto pol, db.Prepare("DELETE FROM policies WHERE object_id=?"));
     pol.Bind(1, row->identity.object_id);
-    VAULT_RETURN_IF_ERROR(pol.Run());
-    VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM identities WHERE name_lc=?"));
+    PGCMK_RETURN_IF_ERROR(pol.Run());
+    PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM identities WHERE name_lc=?"));
     st.Bind(1, ToLower(name));
-    VAULT_RETURN_IF_ERROR(st.Run());
+    PGCMK_RETURN_IF_ERROR(st.Run());
     return row->identity;
   });
 }
@@ -1827,15 +1827,15 @@ Result<NewIdentity> VaultService::RotateIdentitySecret(const RequestContext& ctx
   Bytes hash = crypto::Sha256(secret->reveal());
   auto r =
       m.Mutate<Identity>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<Identity> {
-        VAULT_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
         if (!row)
           return Err(StatusCode::kNotFound,
                      "Identity '" + std::string(name.substr(0, 64)) + "' not found");
-        VAULT_ASSIGN_OR_RETURN(auto st,
+        PGCMK_ASSIGN_OR_RETURN(auto st,
                                db.Prepare("UPDATE identities SET secret_hash=?, "
                                           "secret_generation=secret_generation+1 WHERE name_lc=?"));
         st.BindBlob(1, hash).Bind(2, ToLower(name));
-        VAULT_RETURN_IF_ERROR(st.Run());
+        PGCMK_RETURN_IF_ERROR(st.Run());
         row->identity.secret_generation += 1;
         return row->identity;
       });
@@ -1872,7 +1872,7 @@ Result<AccessPolicy> VaultService::SetPolicy(const RequestContext& ctx, const Pr
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<AccessPolicy>(Err(pre)), object_id);
   return m.Mutate<
       AccessPolicy>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<AccessPolicy> {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
+    PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
     if (!row)
       return Err(StatusCode::kNotFound,
                  "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
@@ -1880,13 +1880,13 @@ Result<AccessPolicy> VaultService::SetPolicy(const RequestContext& ctx, const Pr
       return Err(StatusCode::kFailedPrecondition, "The administrator always has every permission");
     policy.identity_name = row->identity.name;
     policy.object_id = row->identity.object_id;
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_ASSIGN_OR_RETURN(
         auto st,
         db.Prepare(
             "INSERT OR REPLACE INTO policies(object_id, key_permissions, roles) VALUES(?,?,?)"));
     st.Bind(1, policy.object_id).Bind(2, static_cast<std::int64_t>(policy.key_permissions.bits()));
     st.Bind(3, json(policy.roles).dump());
-    VAULT_RETURN_IF_ERROR(st.Run());
+    PGCMK_RETURN_IF_ERROR(st.Run());
     return policy;
   });
 }
@@ -1895,9 +1895,9 @@ Result<AccessPolicy> VaultService::GetPolicy(const RequestContext& ctx, const Pr
                                              std::string_view identity) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<AccessPolicy> {
-    VAULT_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     return m.store->Read([&](SqliteDb& db) -> Result<AccessPolicy> {
-      VAULT_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
       if (!row)
         return Err(StatusCode::kNotFound,
                    "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
@@ -1925,13 +1925,13 @@ Status VaultService::DeletePolicy(const RequestContext& ctx, const Principal& wh
     return r ? Status::Ok() : r.error();
   }
   auto r = m.Mutate<int>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<int> {
-    VAULT_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
+    PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
     if (!row)
       return Err(StatusCode::kNotFound,
                  "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
-    VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM policies WHERE object_id=?"));
+    PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM policies WHERE object_id=?"));
     st.Bind(1, row->identity.object_id);
-    VAULT_RETURN_IF_ERROR(st.Run());
+    PGCMK_RETURN_IF_ERROR(st.Run());
     return 0;
   });
   return r ? Status::Ok() : r.error();
@@ -1942,7 +1942,7 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
                                                           const AuditQuery& q) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<std::vector<std::string>> {
-    VAULT_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     int limit = q.limit <= 0 || q.limit > 10000 ? 100 : q.limit;
     return m.store->Read([&](SqliteDb& db) -> Result<std::vector<std::string>> {
       std::string sql = "SELECT record FROM (SELECT seq, record FROM audit WHERE 1=1";
@@ -1961,7 +1961,7 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
       if (!q.operation.empty()) sql += " AND lower(json_extract(record,'$.operationName')) = ?3";
       if (q.since) sql += " AND json_extract(record,'$.timeUnix') >= ?4";
       sql += " ORDER BY seq DESC LIMIT ?5) ORDER BY seq";
-      VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
+      PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
       if (!q.key.empty()) st.Bind(1, ToLower(q.key));
       if (!q.identity.empty()) st.Bind(2, ToLower(q.identity));
       if (!q.operation.empty()) st.Bind(3, ToLower(q.operation));
@@ -1969,7 +1969,7 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
       st.Bind(5, static_cast<std::int64_t>(limit));
       std::vector<std::string> out;
       while (true) {
-        VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+        PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
         if (!row) break;
         out.push_back(st.ColumnText(0));
       }
@@ -1983,7 +1983,7 @@ Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx,
                                                     const Principal& who) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<AuditVerification> {
-    VAULT_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     return m.store->VerifyAudit();
   }();
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
@@ -1996,21 +1996,21 @@ Result<VaultService::TlsMaterial> VaultService::ServerTlsMaterial(
   Impl& m = *impl_;
   auto load = [&](std::string_view name) -> Result<std::optional<crypto::CertifiedKey>> {
     return m.store->Read([&](SqliteDb& db) -> Result<std::optional<crypto::CertifiedKey>> {
-      VAULT_ASSIGN_OR_RETURN(
+      PGCMK_ASSIGN_OR_RETURN(
           auto st, db.Prepare("SELECT certificate_pem, sealed_key FROM tls_material WHERE name=?"));
       st.Bind(1, name);
-      VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+      PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) return std::optional<crypto::CertifiedKey>();
       crypto::CertifiedKey ck;
       ck.certificate_pem = st.ColumnText(0);
-      VAULT_ASSIGN_OR_RETURN(
+      PGCMK_ASSIGN_OR_RETURN(
           ck.private_key_pem,
           m.key_sealer->Open(st.ColumnBlob(1), TokenKeyAad("tls/" + std::string(name))));
       return std::optional<crypto::CertifiedKey>(std::move(ck));
     });
   };
   auto save = [&](std::string_view name, const crypto::CertifiedKey& ck) -> Status {
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_ASSIGN_OR_RETURN(
         Bytes sealed,
         m.key_sealer->Seal(ck.private_key_pem, TokenKeyAad("tls/" + std::string(name))));
     RequestContext ctx;
@@ -2018,23 +2018,23 @@ Result<VaultService::TlsMaterial> VaultService::ServerTlsMaterial(
     ctx.client_info = "pgcmk vault serve";
     std::string object_id = "tls/" + std::string(name);
     auto r = m.Mutate<int>(ctx, nullptr, &object_id, [&](SqliteDb& db) -> Result<int> {
-      VAULT_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO tls_material(name, "
+      PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("INSERT OR REPLACE INTO tls_material(name, "
                                                  "certificate_pem, sealed_key) VALUES(?,?,?)"));
       st.Bind(1, name).Bind(2, ck.certificate_pem).BindBlob(3, sealed);
-      VAULT_RETURN_IF_ERROR(st.Run());
+      PGCMK_RETURN_IF_ERROR(st.Run());
       return 0;
     });
     return r ? Status::Ok() : r.error();
   };
-  VAULT_ASSIGN_OR_RETURN(auto ca, load("ca"));
+  PGCMK_ASSIGN_OR_RETURN(auto ca, load("ca"));
   if (!ca) {
     crypto::CertificateAuthorityOptions o;
     o.common_name = "pgcmk vault CA " + m.Settings().tenant_id.substr(0, 8);
-    VAULT_ASSIGN_OR_RETURN(crypto::CertifiedKey created, crypto::CreateCertificateAuthority(o));
-    VAULT_RETURN_IF_ERROR(save("ca", created));
+    PGCMK_ASSIGN_OR_RETURN(crypto::CertifiedKey created, crypto::CreateCertificateAuthority(o));
+    PGCMK_RETURN_IF_ERROR(save("ca", created));
     ca = std::move(created);
   }
-  VAULT_ASSIGN_OR_RETURN(auto server, load("server"));
+  PGCMK_ASSIGN_OR_RETURN(auto server, load("server"));
   bool reissue = !server.has_value();
   if (server) {
     auto info = crypto::InspectCertificate(server->certificate_pem);
@@ -2056,17 +2056,17 @@ Result<VaultService::TlsMaterial> VaultService::ServerTlsMaterial(
     o.common_name = dns_names.empty() ? "localhost" : dns_names.front();
     o.dns_names = dns_names;
     o.ip_addresses = ip_addresses;
-    VAULT_ASSIGN_OR_RETURN(crypto::CertifiedKey issued, crypto::IssueServerCertificate(*ca, o));
-    VAULT_RETURN_IF_ERROR(save("server", issued));
+    PGCMK_ASSIGN_OR_RETURN(crypto::CertifiedKey issued, crypto::IssueServerCertificate(*ca, o));
+    PGCMK_RETURN_IF_ERROR(save("server", issued));
     server = std::move(issued);
   }
   std::filesystem::path tls_dir = m.dir / "tls";
-  VAULT_RETURN_IF_ERROR(CreateDirectoryDurably(tls_dir, 0755));
-  VAULT_RETURN_IF_ERROR(
+  PGCMK_RETURN_IF_ERROR(CreateDirectoryDurably(tls_dir, 0755));
+  PGCMK_RETURN_IF_ERROR(
       WriteFileAtomically(tls_dir / "ca.pem", AsBytes(ca->certificate_pem), 0644));
   TlsMaterial out;
   out.certificate_chain_pem = server->certificate_pem + ca->certificate_pem;
-  VAULT_RETURN_IF_ERROR(
+  PGCMK_RETURN_IF_ERROR(
       WriteFileAtomically(tls_dir / "server.pem", AsBytes(out.certificate_chain_pem), 0644));
   out.private_key_pem = std::move(server->private_key_pem);
   out.ca_file = tls_dir / "ca.pem";
@@ -2086,16 +2086,16 @@ Result<int> VaultService::RunScheduledWork() {
   int actions = 0;
 
   // 1. Purge soft-deleted keys whose retention has passed (purge protection does not stop this).
-  VAULT_ASSIGN_OR_RETURN(auto expired, m.store->Read([&](SqliteDb& db)
+  PGCMK_ASSIGN_OR_RETURN(auto expired, m.store->Read([&](SqliteDb& db)
                                                          -> Result<std::vector<std::string>> {
-    VAULT_ASSIGN_OR_RETURN(
+    PGCMK_ASSIGN_OR_RETURN(
         auto st,
         db.Prepare(
             "SELECT name FROM keys WHERE deleted_date IS NOT NULL AND scheduled_purge_date <= ?"));
     st.Bind(1, now);
     std::vector<std::string> out;
     while (true) {
-      VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+      PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       out.push_back(st.ColumnText(0));
     }
@@ -2105,7 +2105,7 @@ Result<int> VaultService::RunScheduledWork() {
     ctx.operation_name = "KeyPurge";
     std::string object_id = ctx.origin + "/deletedkeys/" + name;
     auto r = m.Mutate<int>(ctx, &system, &object_id, [&](SqliteDb& db) -> Result<int> {
-      VAULT_RETURN_IF_ERROR(m.PurgeLocked(db, name));
+      PGCMK_RETURN_IF_ERROR(m.PurgeLocked(db, name));
       return 0;
     });
     if (!r) return Err(r.error());
@@ -2119,14 +2119,14 @@ Result<int> VaultService::RunScheduledWork() {
     RotationPolicy policy;
     std::optional<std::int64_t> last_notify;
   };
-  VAULT_ASSIGN_OR_RETURN(auto candidates, m.store->Read([&](SqliteDb& db)
+  PGCMK_ASSIGN_OR_RETURN(auto candidates, m.store->Read([&](SqliteDb& db)
                                                             -> Result<std::vector<Candidate>> {
-    VAULT_ASSIGN_OR_RETURN(auto st,
+    PGCMK_ASSIGN_OR_RETURN(auto st,
                            db.Prepare("SELECT name, rotation_policy, last_notify FROM keys WHERE "
                                       "deleted_date IS NULL AND rotation_policy IS NOT NULL"));
     std::vector<Candidate> out;
     while (true) {
-      VAULT_ASSIGN_OR_RETURN(bool row, st.Step());
+      PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
       out.push_back({st.ColumnText(0), PolicyFromJson(st.ColumnText(1)), st.ColumnOptionalInt(2)});
     }
@@ -2156,10 +2156,10 @@ Result<int> VaultService::RunScheduledWork() {
       ctx.operation_name = "KeyNearExpiryEventGridNotification";
       std::string object_id = m.Kid(ctx, v.name, v.version);
       auto r = m.Mutate<int>(ctx, &system, &object_id, [&](SqliteDb& db) -> Result<int> {
-        VAULT_ASSIGN_OR_RETURN(auto st,
+        PGCMK_ASSIGN_OR_RETURN(auto st,
                                db.Prepare("UPDATE keys SET last_notify=? WHERE name_lc=?"));
         st.Bind(1, now).Bind(2, ToLower(c.name));
-        VAULT_RETURN_IF_ERROR(st.Run());
+        PGCMK_RETURN_IF_ERROR(st.Run());
         return 0;
       });
       if (!r) return Err(r.error());

@@ -4,9 +4,9 @@
 #include <functional>
 #include <thread>
 
+#include "common/status.h"
 #include "crypto/hkdf.h"
 #include "crypto/rsa_key.h"
-#include "vault/status_return.h"
 
 namespace pgcmk::vault {
 
@@ -65,16 +65,16 @@ void PutBigEndian64(std::uint64_t v, Bytes* out) {
 
 Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path& db_path,
                                                      SecretBytes audit_key) {
-  VAULT_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
-  VAULT_RETURN_IF_ERROR(writer.Exec(kSchema));
+  PGCMK_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
+  PGCMK_RETURN_IF_ERROR(writer.Exec(kSchema));
   std::vector<std::unique_ptr<Reader>> readers;
   for (int i = 0; i < kReaders; ++i) {
-    VAULT_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
+    PGCMK_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
     readers.push_back(std::make_unique<Reader>(std::move(reader)));
   }
   std::unique_ptr<VaultStore> store(
       new VaultStore(std::move(writer), std::move(readers), std::move(audit_key)));
-  VAULT_RETURN_IF_ERROR(store->LoadChainHead());
+  PGCMK_RETURN_IF_ERROR(store->LoadChainHead());
   return store;
 }
 
@@ -85,9 +85,9 @@ VaultStore::Reader& VaultStore::PickReader() {
 
 Status VaultStore::LoadChainHead() {
   std::lock_guard lock(write_mu_);
-  VAULT_ASSIGN_OR_RETURN(auto stmt,
+  PGCMK_ASSIGN_OR_RETURN(auto stmt,
                          writer_.Prepare("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1"));
-  VAULT_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  PGCMK_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (row) {
     head_seq_ = stmt.ColumnInt(0);
     head_mac_ = stmt.ColumnBlob(1);
@@ -118,7 +118,7 @@ Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
   }
   std::int64_t seq = head_seq_;
   Bytes mac = head_mac_;
-  VAULT_ASSIGN_OR_RETURN(auto stmt,
+  PGCMK_ASSIGN_OR_RETURN(auto stmt,
                          writer_.Prepare("INSERT INTO audit(seq, record, mac) VALUES(?,?,?)"));
   for (const auto& record : records) {
     ++seq;
@@ -126,7 +126,7 @@ Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
     if (mac.size() != 32) return Err(StatusCode::kInternal, "audit mac computation failed");
     stmt.Reset();
     stmt.Bind(1, seq).Bind(2, record).BindBlob(3, mac);
-    VAULT_RETURN_IF_ERROR(stmt.Run());
+    PGCMK_RETURN_IF_ERROR(stmt.Run());
   }
   return std::make_pair(seq, mac);
 }
@@ -227,12 +227,12 @@ Status VaultStore::AppendAudit(std::string record) {
 Result<AuditVerification> VaultStore::VerifyAudit() {
   AuditVerification v;
   return Read([&](SqliteDb& db) -> Result<AuditVerification> {
-    VAULT_ASSIGN_OR_RETURN(auto stmt,
+    PGCMK_ASSIGN_OR_RETURN(auto stmt,
                            db.Prepare("SELECT seq, record, mac FROM audit ORDER BY seq"));
     Bytes prev(32, 0);
     std::int64_t expected = 1;
     while (true) {
-      VAULT_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      PGCMK_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
       std::int64_t seq = stmt.ColumnInt(0);
       std::string record = stmt.ColumnText(1);

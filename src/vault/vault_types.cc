@@ -4,7 +4,7 @@
 #include <array>
 #include <cctype>
 
-#include "vault/status_return.h"
+#include "common/status.h"
 
 namespace pgcmk::vault {
 

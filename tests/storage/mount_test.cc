@@ -25,9 +25,9 @@
 #include <map>
 #include <thread>
 
+#include "common/status.h"
 #include "crypto/random.h"
 #include "storage/model_checker.h"
-#include "storage/result_macros.h"
 #include "storage/volume.h"
 
 // Sync calls on files under a watched directory are counted: this executable's fsync/fdatasync
@@ -154,7 +154,7 @@ class PosixFs : public FsUnderTest {
     return Status::Ok();
   }
   Status Write(const std::string& name, std::uint64_t offset, ByteView data) override {
-    STORAGE_ASSIGN_OR_STATUS(int fd, Fd(name));
+    PGCMK_ASSIGN_OR_RETURN(int fd, Fd(name));
     return PwriteAll(fd, data, static_cast<off_t>(offset));
   }
   Result<Bytes> Read(const std::string& name, std::uint64_t offset, std::uint64_t length) override {
@@ -177,13 +177,13 @@ class PosixFs : public FsUnderTest {
       }
       return Status::Ok();
     }
-    STORAGE_ASSIGN_OR_STATUS(int fd, Fd(name));
+    PGCMK_ASSIGN_OR_RETURN(int fd, Fd(name));
     if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
       return Status::FromErrno(errno, "ftruncate");
     return Status::Ok();
   }
   Status PunchHole(const std::string& name, std::uint64_t offset, std::uint64_t length) override {
-    STORAGE_ASSIGN_OR_STATUS(int fd, Fd(name));
+    PGCMK_ASSIGN_OR_RETURN(int fd, Fd(name));
     if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                     static_cast<off_t>(length)) != 0) {
       return Status::FromErrno(errno, "fallocate");
@@ -216,7 +216,7 @@ class PosixFs : public FsUnderTest {
     return Status::Ok();
   }
   Status Sync(const std::string& name) override {
-    STORAGE_ASSIGN_OR_STATUS(int fd, Fd(name));
+    PGCMK_ASSIGN_OR_RETURN(int fd, Fd(name));
     if (::fsync(fd) != 0) return Status::FromErrno(errno, "fsync");
     return Status::Ok();
   }
