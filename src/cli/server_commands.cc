@@ -255,30 +255,27 @@ Status StopServer(const std::filesystem::path& state_dir, const std::string& nam
   return Status::Ok();
 }
 
+// --timeout SECONDS for start/stop/restart: 1..3600, default 120.
+Result<int> TimeoutArg(const Args& a) {
+  if (!a.Has("timeout")) return 120;
+  return ParseInt(a.Get("timeout"), "timeout", 1, 3600);
+}
+
 Status Start(std::span<const std::string> argv, CommandContext& ctx) {
   PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
-  int timeout = 120;
-  if (a.Has("timeout")) {
-    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
-  }
+  PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
   return StartServer(StateDir(a), a.positional[0], timeout, ctx);
 }
 
 Status Stop(std::span<const std::string> argv, CommandContext& ctx) {
   PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
-  int timeout = 120;
-  if (a.Has("timeout")) {
-    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
-  }
+  PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
   return StopServer(StateDir(a), a.positional[0], timeout, ctx);
 }
 
 Status Restart(std::span<const std::string> argv, CommandContext& ctx) {
   PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
-  int timeout = 120;
-  if (a.Has("timeout")) {
-    PGCMK_ASSIGN_OR_RETURN(timeout, ParseInt(a.Get("timeout"), "timeout", 1, 3600));
-  }
+  PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
   PGCMK_RETURN_IF_ERROR(StopServer(StateDir(a), a.positional[0], timeout, ctx));
   return StartServer(StateDir(a), a.positional[0], timeout, ctx);
 }
