@@ -10,6 +10,7 @@
 //     backing/                         the encrypted volume (ciphertext only)
 //     mnt/                             the FUSE mountpoint while the server runs
 //     mnt/pgdata                       PostgreSQL's data directory (inside the encrypted volume)
+//     supervisor.lock                  flock'ed by the running supervisor, holds its pid
 //     supervisor.pid, supervisor.log   the running supervisor
 // The state directory is --state-dir, else $PGCMK_STATE_DIR, else /var/lib/pgcmk.
 #pragma once
@@ -49,6 +50,7 @@ struct ServerPaths {
   std::filesystem::path mountpoint() const { return dir / "mnt"; }
   std::filesystem::path data_dir() const { return dir / "mnt" / "pgdata"; }
   std::filesystem::path pid_file() const { return dir / "supervisor.pid"; }
+  std::filesystem::path lock_file() const { return dir / "supervisor.lock"; }
   std::filesystem::path supervisor_log() const { return dir / "supervisor.log"; }
 };
 

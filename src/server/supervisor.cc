@@ -497,11 +497,8 @@ Status RunSupervisor(const SupervisorOptions& options) {
     return manifest.error().WithContext("server '" + options.name + "' (" + paths.dir.string() +
                                         ")");
   }
-  if (auto pid = RunningSupervisorPid(paths); pid && *pid != ::getpid()) {
-    return Status(StatusCode::kFailedPrecondition, "server '" + options.name +
-                                                       "' is already running (supervisor pid " +
-                                                       std::to_string(*pid) + ")");
-  }
+  // Held until this function returns; the kernel releases it if the process is killed.
+  PGCMK_ASSIGN_OR_RETURN(SupervisorLock lock, AcquireSupervisorLock(paths));
   const std::string pid_text = std::to_string(::getpid()) + "\n";
   PGCMK_RETURN_IF_ERROR(WriteFileAtomically(paths.pid_file(), AsBytes(pid_text), 0644));
   Status result;
