@@ -14,6 +14,7 @@
 #include <ostream>
 #include <string>
 
+#include "cli/args.h"
 #include "cli/command_table.h"
 #include "common/log.h"
 #include "common/process_hardening.h"
@@ -94,43 +95,13 @@ Result<SecretBytes> ReadKeyFromTerminal(std::ostream& err) {
   return DecodeKey(line.reveal().first(used));
 }
 
-struct FsArgs {
-  std::vector<std::string> positional;
-  int key_fd = -1;
-  bool writeback_cache = fuse::MountOptions{}.writeback_cache;
-  bool xattrs = fuse::MountOptions{}.xattrs;
-};
-
-Result<FsArgs> ParseArgs(std::span<const std::string> args) {
-  FsArgs out;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--key-fd" || a == "--writeback-cache" || a == "--xattrs") {
-      if (i + 1 >= args.size()) return Err(StatusCode::kInvalidArgument, a + " needs a value");
-      const std::string& v = args[++i];
-      if (a == "--key-fd") {
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out.key_fd);
-        if (ec != std::errc() || p != v.data() + v.size() || out.key_fd < 0) {
-          return Err(StatusCode::kInvalidArgument, "--key-fd needs a descriptor number");
-        }
-      } else if (v == "on" || v == "off") {
-        (a == "--xattrs" ? out.xattrs : out.writeback_cache) = v == "on";
-      } else {
-        return Err(StatusCode::kInvalidArgument, a + " takes on or off");
-      }
-    } else if (a.starts_with("--")) {
-      return Err(StatusCode::kInvalidArgument, "unknown option " + a);
-    } else {
-      out.positional.push_back(a);
-    }
-  }
-  return out;
-}
-
-Result<SecretBytes> ReadKey(const FsArgs& args, std::ostream& err) {
-  if (args.key_fd >= 0) {
-    auto key = ReadKeyFromFd(args.key_fd);
-    ::close(args.key_fd);  // nothing else should read the key from it
+// The key comes from --key-fd N (closed after reading: nothing else should read it) or the
+// terminal, never from argv or the environment.
+Result<SecretBytes> ReadKey(const Args& args, std::ostream& err) {
+  PGCMK_ASSIGN_OR_RETURN(auto fd, args.GetInt("key-fd", 0, INT32_MAX));
+  if (fd) {
+    auto key = ReadKeyFromFd(static_cast<int>(*fd));
+    ::close(static_cast<int>(*fd));
     return key;
   }
   return ReadKeyFromTerminal(err);
@@ -138,19 +109,15 @@ Result<SecretBytes> ReadKey(const FsArgs& args, std::ostream& err) {
 
 Status RunInit(std::span<const std::string> raw, CommandContext& ctx) {
   PGCMK_RETURN_IF_ERROR(DisableCoreDumps());
-  auto args = ParseArgs(raw);
-  if (!args) return args.error();
-  if (args->positional.size() != 1) {
-    return Status(StatusCode::kInvalidArgument, "usage: pgcmk fs init BACKING [--key-fd N]");
-  }
-  auto key = ReadKey(*args, ctx.err);
-  if (!key) return key.error();
-  auto volume = storage::Volume::Create(args->positional[0], *key);
+  PGCMK_ASSIGN_OR_RETURN(Args args, Args::Parse(raw, {{"key-fd"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string backing, args.OnePositional("BACKING directory"));
+  PGCMK_ASSIGN_OR_RETURN(SecretBytes key, ReadKey(args, ctx.err));
+  auto volume = storage::Volume::Create(backing, key);
   if (!volume) return volume.error();
   if (ctx.format == OutputFormat::kJson) {
     ctx.out << "{\"initialised\":true}\n";
   } else {
-    ctx.out << "initialised encrypted volume in " << args->positional[0] << "\n";
+    ctx.out << "initialised encrypted volume in " << backing << "\n";
   }
   return Status::Ok();
 }
@@ -158,9 +125,14 @@ Status RunInit(std::span<const std::string> raw, CommandContext& ctx) {
 Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
   PGCMK_RETURN_IF_ERROR(DisableCoreDumps());
   PGCMK_RETURN_IF_ERROR(RaiseOpenFileLimit());
-  auto args = ParseArgs(raw);
-  if (!args) return args.error();
-  if (args->positional.size() != 2) {
+  PGCMK_ASSIGN_OR_RETURN(Args args,
+                         Args::Parse(raw, {{"key-fd"}, {"writeback-cache"}, {"xattrs"}}));
+  fuse::MountOptions options;
+  PGCMK_ASSIGN_OR_RETURN(auto writeback_cache, args.GetOnOff("writeback-cache"));
+  PGCMK_ASSIGN_OR_RETURN(auto xattrs, args.GetOnOff("xattrs"));
+  options.writeback_cache = writeback_cache.value_or(options.writeback_cache);
+  options.xattrs = xattrs.value_or(options.xattrs);
+  if (args.positional().size() != 2) {
     return Status(
         StatusCode::kInvalidArgument,
         "usage: pgcmk fs mount BACKING MOUNTPOINT [--key-fd N] [--writeback-cache on|off] "
@@ -168,9 +140,8 @@ Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
   }
   std::unique_ptr<storage::Volume> volume;
   {
-    auto key = ReadKey(*args, ctx.err);
-    if (!key) return key.error();
-    auto opened = storage::Volume::Open(args->positional[0], *key);
+    PGCMK_ASSIGN_OR_RETURN(SecretBytes key, ReadKey(args, ctx.err));
+    auto opened = storage::Volume::Open(args.positional()[0], key);
     if (!opened) return opened.error();
     volume = std::move(*opened);
   }  // the DEK itself is wiped here; the volume keeps only derived keys
@@ -183,15 +154,12 @@ Status RunMount(std::span<const std::string> raw, CommandContext& ctx) {
   sigaddset(&stop_signals, SIGHUP);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  fuse::MountOptions options;
-  options.writeback_cache = args->writeback_cache;
-  options.xattrs = args->xattrs;
-  auto mount = fuse::Mount::Start(*volume, args->positional[1], options);
+  auto mount = fuse::Mount::Start(*volume, args.positional()[1], options);
   if (!mount) return mount.error();
   if (ctx.format == OutputFormat::kJson) {
     ctx.out << "{\"mounted\":true}\n" << std::flush;
   } else {
-    ctx.out << "mounted " << args->positional[1] << " (stop with SIGTERM or SIGINT)\n"
+    ctx.out << "mounted " << args.positional()[1] << " (stop with SIGTERM or SIGINT)\n"
             << std::flush;
   }
   const struct timespec tick { 0, 200'000'000 };

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "cli/args.h"
 #include "cli/command_table.h"
 #include "common/status.h"
 #include "server/activity_log.h"
@@ -25,93 +26,50 @@ namespace {
 
 using server::ServerState;
 
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::vector<std::string>> options;
+// Every server command but list names one server.
+Result<std::string> ServerName(const Args& a) { return a.OnePositional("server NAME"); }
 
-  std::string Get(const std::string& name) const {
-    auto it = options.find(name);
-    return it == options.end() || it->second.empty() ? std::string() : it->second.back();
-  }
-  bool Has(const std::string& name) const { return options.count(name) != 0; }
-};
-
-// Every option takes a value (`--name value` or `--name=value`).
-Result<Args> ParseArgs(std::span<const std::string> args, const std::set<std::string>& allowed,
-                       size_t positional_count) {
-  Args out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (!a.starts_with("--")) {
-      out.positional.push_back(a);
-      continue;
-    }
-    std::string name = a.substr(2), value;
-    if (auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else {
-      if (i + 1 >= args.size()) {
-        return Err(StatusCode::kInvalidArgument, "--" + name + " needs a value");
-      }
-      value = args[++i];
-    }
-    if (!allowed.count(name)) return Err(StatusCode::kInvalidArgument, "unknown option --" + name);
-    out.options[name].push_back(value);
-  }
-  if (out.positional.size() != positional_count) {
-    return Err(StatusCode::kInvalidArgument, positional_count == 1
-                                                 ? "expected exactly one server NAME"
-                                                 : "unexpected argument " + out.positional.front());
-  }
-  return out;
-}
-
-Result<int> ParseInt(const std::string& text, const std::string& what, int min, int max) {
-  try {
-    size_t used = 0;
-    int v = std::stoi(text, &used);
-    if (used == text.size() && v >= min && v <= max) return v;
-  } catch (const std::exception&) {
-  }
-  return Err(StatusCode::kInvalidArgument, "--" + what + " must be an integer from " +
-                                               std::to_string(min) + " to " + std::to_string(max));
+// An integer option copied into `out` when present.
+template <typename T>
+Status SetInt(const Args& a, std::string_view name, std::int64_t min, std::int64_t max, T& out) {
+  PGCMK_ASSIGN_OR_RETURN(auto v, a.GetInt(name, min, max));
+  if (v) out = static_cast<T>(*v);
+  return Status::Ok();
 }
 
 std::filesystem::path StateDir(const Args& a) {
-  return a.Has("state-dir") ? std::filesystem::path(a.Get("state-dir")) : server::DefaultStateDir();
+  auto dir = a.Get("state-dir");
+  return dir ? std::filesystem::path(*dir) : server::DefaultStateDir();
 }
 
 Status Create(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(
-      Args a, ParseArgs(argv,
-                        {"state-dir", "key", "identity", "identity-secret-file", "vault-ca",
-                         "admin-password-file", "admin-user", "port", "listen", "check-interval",
-                         "grace-period", "webhook", "allow-purgeable-key"},
-                        1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"},
+                                                    {"key"},
+                                                    {"identity"},
+                                                    {"identity-secret-file"},
+                                                    {"vault-ca"},
+                                                    {"admin-password-file"},
+                                                    {"admin-user"},
+                                                    {"port"},
+                                                    {"listen"},
+                                                    {"check-interval"},
+                                                    {"grace-period"},
+                                                    {"webhook", OptionKind::kRepeated},
+                                                    {"allow-purgeable-key"}}));
   server::CreateRequest req;
   req.state_dir = StateDir(a);
-  req.name = a.positional[0];
-  req.key_uri = a.Get("key");
-  req.identity_client_id = a.Get("identity");
-  req.identity_secret_file = a.Get("identity-secret-file");
-  req.vault_ca_file = a.Get("vault-ca");
-  req.admin_password_file = a.Get("admin-password-file");
-  if (a.Has("admin-user")) req.settings.admin_user = a.Get("admin-user");
-  if (a.Has("listen")) req.settings.listen_address = a.Get("listen");
-  if (a.Has("port")) {
-    PGCMK_ASSIGN_OR_RETURN(int port, ParseInt(a.Get("port"), "port", 1, 65535));
-    req.port = port;
-  }
-  if (a.Has("check-interval")) {
-    PGCMK_ASSIGN_OR_RETURN(req.settings.check_interval_seconds,
-                           ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
-  }
-  if (a.Has("grace-period")) {
-    PGCMK_ASSIGN_OR_RETURN(req.settings.grace_period_seconds,
-                           ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
-  }
-  if (a.Has("webhook")) req.settings.webhooks = a.options["webhook"];
+  PGCMK_ASSIGN_OR_RETURN(req.name, ServerName(a));
+  req.key_uri = a.GetOr("key", "");
+  req.identity_client_id = a.GetOr("identity", "");
+  req.identity_secret_file = a.GetOr("identity-secret-file", "");
+  req.vault_ca_file = a.GetOr("vault-ca", "");
+  req.admin_password_file = a.GetOr("admin-password-file", "");
+  req.settings.admin_user = a.GetOr("admin-user", req.settings.admin_user);
+  req.settings.listen_address = a.GetOr("listen", req.settings.listen_address);
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "port", 1, 65535, req.port));
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "check-interval", 1, 86400, req.settings.check_interval_seconds));
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "grace-period", 0, 7 * 86400, req.settings.grace_period_seconds));
+  if (a.Has("webhook")) req.settings.webhooks = a.GetAll("webhook");
   // Takes a value so that it is never given by accident: --allow-purgeable-key=yes-destroy-on-purge
   if (a.Has("allow-purgeable-key")) {
     if (a.Get("allow-purgeable-key") != "yes-destroy-on-purge") {
@@ -162,18 +120,12 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
 
 Status Run(std::span<const std::string> argv, CommandContext&) {
   PGCMK_ASSIGN_OR_RETURN(Args a,
-                         ParseArgs(argv, {"state-dir", "check-interval", "grace-period"}, 1));
+                         Args::Parse(argv, {{"state-dir"}, {"check-interval"}, {"grace-period"}}));
   server::SupervisorOptions o;
   o.state_dir = StateDir(a);
-  o.name = a.positional[0];
-  if (a.Has("check-interval")) {
-    PGCMK_ASSIGN_OR_RETURN(o.check_interval_seconds,
-                           ParseInt(a.Get("check-interval"), "check-interval", 1, 86400));
-  }
-  if (a.Has("grace-period")) {
-    PGCMK_ASSIGN_OR_RETURN(o.grace_period_seconds,
-                           ParseInt(a.Get("grace-period"), "grace-period", 0, 7 * 86400));
-  }
+  PGCMK_ASSIGN_OR_RETURN(o.name, ServerName(a));
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "check-interval", 1, 86400, o.check_interval_seconds));
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "grace-period", 0, 7 * 86400, o.grace_period_seconds));
   return server::RunSupervisor(o);
 }
 
@@ -257,38 +209,44 @@ Status StopServer(const std::filesystem::path& state_dir, const std::string& nam
 
 // --timeout SECONDS for start/stop/restart: 1..3600, default 120.
 Result<int> TimeoutArg(const Args& a) {
-  if (!a.Has("timeout")) return 120;
-  return ParseInt(a.Get("timeout"), "timeout", 1, 3600);
+  int timeout = 120;
+  PGCMK_RETURN_IF_ERROR(SetInt(a, "timeout", 1, 3600, timeout));
+  return timeout;
 }
 
 Status Start(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}, {"timeout"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
   PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
-  return StartServer(StateDir(a), a.positional[0], timeout, ctx);
+  return StartServer(StateDir(a), name, timeout, ctx);
 }
 
 Status Stop(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}, {"timeout"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
   PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
-  return StopServer(StateDir(a), a.positional[0], timeout, ctx);
+  return StopServer(StateDir(a), name, timeout, ctx);
 }
 
 Status Restart(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir", "timeout"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}, {"timeout"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
   PGCMK_ASSIGN_OR_RETURN(int timeout, TimeoutArg(a));
-  PGCMK_RETURN_IF_ERROR(StopServer(StateDir(a), a.positional[0], timeout, ctx));
-  return StartServer(StateDir(a), a.positional[0], timeout, ctx);
+  PGCMK_RETURN_IF_ERROR(StopServer(StateDir(a), name, timeout, ctx));
+  return StartServer(StateDir(a), name, timeout, ctx);
 }
 
 Status Show(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), name));
   ctx.out << (ctx.format == OutputFormat::kJson ? v.ToJson() + "\n" : v.ToHuman());
   return Status::Ok();
 }
 
 Status List(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 0));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}}));
+  PGCMK_RETURN_IF_ERROR(a.NoPositional());
   PGCMK_ASSIGN_OR_RETURN(auto views, server::ListServers(StateDir(a)));
   if (ctx.format == OutputFormat::kJson) {
     nlohmann::json arr = nlohmann::json::array();
@@ -322,14 +280,15 @@ Status List(std::span<const std::string> argv, CommandContext& ctx) {
 Status Update(std::span<const std::string> argv, CommandContext& ctx) {
   PGCMK_ASSIGN_OR_RETURN(
       Args a,
-      ParseArgs(argv, {"state-dir", "key", "identity", "identity-secret-file", "vault-ca"}, 1));
+      Args::Parse(argv,
+                  {{"state-dir"}, {"key"}, {"identity"}, {"identity-secret-file"}, {"vault-ca"}}));
   server::UpdateRequest req;
   req.state_dir = StateDir(a);
-  req.name = a.positional[0];
-  req.key_uri = a.Get("key");
-  req.identity_client_id = a.Get("identity");
-  req.identity_secret_file = a.Get("identity-secret-file");
-  req.vault_ca_file = a.Get("vault-ca");
+  PGCMK_ASSIGN_OR_RETURN(req.name, ServerName(a));
+  req.key_uri = a.GetOr("key", "");
+  req.identity_client_id = a.GetOr("identity", "");
+  req.identity_secret_file = a.GetOr("identity-secret-file", "");
+  req.vault_ca_file = a.GetOr("vault-ca", "");
   PGCMK_ASSIGN_OR_RETURN(server::Manifest m, server::UpdateServerEncryption(req));
   if (ctx.format == OutputFormat::kJson) {
     ctx.out << nlohmann::json{{"name", m.name},
@@ -347,8 +306,9 @@ Status Update(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Activity(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), name));
   PGCMK_ASSIGN_OR_RETURN(auto lines, server::ActivityLog::ReadAll(v.paths.activity_log()));
   if (ctx.format == OutputFormat::kJson) {
     nlohmann::json arr = nlohmann::json::array();
@@ -367,8 +327,9 @@ Status Activity(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Delete(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv, {"state-dir"}, 1));
-  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), a.positional[0]));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"}}));
+  PGCMK_ASSIGN_OR_RETURN(std::string name, ServerName(a));
+  PGCMK_ASSIGN_OR_RETURN(server::ServerView v, server::ShowServer(StateDir(a), name));
   if (server::RunningSupervisorPid(v.paths)) {
     return Status(StatusCode::kFailedPrecondition,
                   "server '" + v.manifest.name + "' is running; stop it first");
