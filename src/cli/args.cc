@@ -5,8 +5,7 @@
 
 namespace pgcmk::cli {
 
-Result<Args> Args::Parse(std::span<const std::string> argv,
-                         std::initializer_list<OptionSpec> options) {
+Result<Args> Args::Parse(std::span<const std::string> argv, std::span<const OptionSpec> options) {
   Args out;
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& word = argv[i];

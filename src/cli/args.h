@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <span>
@@ -32,8 +33,11 @@ class Args {
  public:
   // InvalidArgument naming the offending word for: an undeclared option, a missing value, a value
   // given to a flag, a non-repeatable option given twice.
+  static Result<Args> Parse(std::span<const std::string> argv, std::span<const OptionSpec> options);
   static Result<Args> Parse(std::span<const std::string> argv,
-                            std::initializer_list<OptionSpec> options);
+                            std::initializer_list<OptionSpec> options) {
+    return Parse(argv, std::span<const OptionSpec>(options.begin(), options.size()));
+  }
 
   const std::vector<std::string>& positional() const { return positional_; }
   // Exactly one positional argument (`what` names it in the error), or exactly none.

@@ -17,6 +17,7 @@
 #include <ostream>
 #include <thread>
 
+#include "cli/args.h"
 #include "cli/command_table.h"
 #include "common/base64url.h"
 #include "common/durable_file.h"
@@ -33,50 +34,28 @@ namespace {
 
 using nlohmann::json;
 
-// Parsed arguments: positionals plus --flag [value] options. `flags` lists options without values.
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> options;
+// Options every administration command takes to reach the vault.
+constexpr OptionSpec kConnection[] = {{"data-dir"}, {"vault"}, {"credential-file"}, {"ca"}};
 
-  static Result<Args> Parse(std::span<const std::string> args,
-                            std::initializer_list<std::string_view> flags) {
-    Args a;
-    for (size_t i = 0; i < args.size(); ++i) {
-      const std::string& w = args[i];
-      if (!w.starts_with("--")) {
-        a.positional.push_back(w);
-        continue;
-      }
-      std::string name = w.substr(2);
-      std::string value;
-      size_t eq = name.find('=');
-      if (eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
-        value = "true";
-      } else {
-        if (i + 1 >= args.size())
-          return Err(StatusCode::kInvalidArgument, "--" + name + " needs a value");
-        value = args[++i];
-      }
-      a.options[name] = value;
+Result<Args> ParseWithConnection(std::span<const std::string> argv,
+                                 std::initializer_list<OptionSpec> extra) {
+  std::vector<OptionSpec> all(std::begin(kConnection), std::end(kConnection));
+  all.insert(all.end(), extra.begin(), extra.end());
+  return Args::Parse(argv, all);
+}
+
+// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass through).
+std::string QueryEscape(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
     }
-    return a;
   }
-  std::optional<std::string> Get(const std::string& name) const {
-    auto it = options.find(name);
-    if (it == options.end()) return std::nullopt;
-    return it->second;
-  }
-  bool Has(const std::string& name) const { return options.count(name) != 0; }
-};
-
-Result<std::string> OnePositional(const Args& a, std::string_view what) {
-  if (a.positional.size() != 1) {
-    return Err(StatusCode::kInvalidArgument, "expected exactly one " + std::string(what));
-  }
-  return a.positional[0];
+  return out;
 }
 
 std::filesystem::path DataDir(const Args& a) {
@@ -157,10 +136,14 @@ Status WriteSecretFile(const std::string& path, std::string_view secret) {
 // ---- init / serve ----
 
 Status RunInit(std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {"purge-protection"});
+  auto a = Args::Parse(
+      argv,
+      {{"data-dir"}, {"retention-days"}, {"purge-protection", OptionKind::kFlag}, {"resource"}});
   if (!a) return a.error();
+  PGCMK_RETURN_IF_ERROR(a->NoPositional());
   vault::InitOptions o;
-  if (auto d = a->Get("retention-days")) o.retention_days = std::atoi(d->c_str());
+  PGCMK_ASSIGN_OR_RETURN(auto retention, a->GetInt("retention-days", 7, 90));
+  if (retention) o.retention_days = static_cast<int>(*retention);
   o.purge_protection = a->Has("purge-protection");
   if (auto r = a->Get("resource")) o.resource = *r;
   std::filesystem::path dir = DataDir(*a);
@@ -187,13 +170,41 @@ Status RunInit(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {"insecure-http"});
+  auto a = Args::Parse(argv, {{"data-dir"},
+                              {"listen"},
+                              {"public-url"},
+                              {"insecure-http", OptionKind::kFlag},
+                              {"threads"},
+                              {"max-requests-per-10s"},
+                              {"scheduler-interval"}});
   if (!a) return a.error();
+  PGCMK_RETURN_IF_ERROR(a->NoPositional());
   // The daemon holds the master key and every key's private material in memory: refuse to run
   // in a process that could write them into a core dump.
   if (Status s = DisableCoreDumps(); !s.ok()) {
     return s.WithContext("refusing to serve the vault without disabling core dumps");
   }
+  // Every option is checked before anything is created.
+  vault_http::ServerOptions o;
+  std::string listen = a->Get("listen").value_or("127.0.0.1:8443");
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return Status(StatusCode::kInvalidArgument, "--listen must be HOST:PORT");
+  o.host = listen.substr(0, colon);
+  if (o.host.starts_with("[") && o.host.ends_with("]"))
+    o.host = o.host.substr(1, o.host.size() - 2);
+  PGCMK_ASSIGN_OR_RETURN(std::int64_t listen_port,
+                         ParseInteger(listen.substr(colon + 1), "the --listen port", 0, 65535));
+  o.port = static_cast<int>(listen_port);
+  o.public_url = a->Get("public-url").value_or("");
+  o.insecure_http = a->Has("insecure-http");
+  PGCMK_ASSIGN_OR_RETURN(auto threads, a->GetInt("threads", 1, 1024));
+  if (threads) o.threads = static_cast<int>(*threads);
+  PGCMK_ASSIGN_OR_RETURN(auto limit, a->GetInt("max-requests-per-10s", 1, 1'000'000'000));
+  if (limit) o.max_requests_per_10s = static_cast<int>(*limit);
+  PGCMK_ASSIGN_OR_RETURN(auto scheduler_interval, a->GetInt("scheduler-interval", 1, 86400));
+  const int interval = static_cast<int>(scheduler_interval.value_or(60));
+
   std::filesystem::path dir = DataDir(*a);
   if (!vault::VaultService::IsInitialized(dir)) {
     auto r = vault::VaultService::Initialize(dir, {});
@@ -205,22 +216,6 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   so.audit_outcome = vault_http::AuditOutcomeFor;
   auto service = vault::VaultService::Open(dir, so);
   if (!service) return service.error();
-
-  vault_http::ServerOptions o;
-  std::string listen = a->Get("listen").value_or("127.0.0.1:8443");
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos)
-    return Status(StatusCode::kInvalidArgument, "--listen must be HOST:PORT");
-  o.host = listen.substr(0, colon);
-  if (o.host.starts_with("[") && o.host.ends_with("]"))
-    o.host = o.host.substr(1, o.host.size() - 2);
-  o.port = std::atoi(listen.c_str() + colon + 1);
-  o.public_url = a->Get("public-url").value_or("");
-  o.insecure_http = a->Has("insecure-http");
-  if (auto t = a->Get("threads")) o.threads = std::atoi(t->c_str());
-  if (auto l = a->Get("max-requests-per-10s")) o.max_requests_per_10s = std::atoi(l->c_str());
-  int interval = std::atoi(a->Get("scheduler-interval").value_or("60").c_str());
-  if (interval <= 0) interval = 60;
 
   if (!o.insecure_http) {
     std::vector<std::string> dns = {"localhost"};
@@ -305,8 +300,11 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
 // ---- identities ----
 
 Status RunIdentity(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {});
+  const bool with_secret = verb == "create" || verb == "rotate-secret";
+  auto a =
+      with_secret ? ParseWithConnection(argv, {{"secret-file"}}) : ParseWithConnection(argv, {});
   if (!a) return a.error();
+  if (verb == "list") PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   auto& c = **client;
@@ -325,7 +323,7 @@ Status RunIdentity(std::string_view verb, std::span<const std::string> argv, Com
     }
     return Status::Ok();
   }
-  auto name = OnePositional(*a, "identity name");
+  auto name = a->OnePositional("identity name");
   if (!name) return name.error();
   Result<json> r;
   if (verb == "create" || verb == "rotate-secret") {
@@ -379,9 +377,11 @@ std::vector<std::string> SplitComma(const std::string& s) {
 }
 
 Status RunPolicy(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {});
+  auto a = verb == "set"
+               ? ParseWithConnection(argv, {{"key-permissions"}, {"role", OptionKind::kRepeated}})
+               : ParseWithConnection(argv, {});
   if (!a) return a.error();
-  auto name = OnePositional(*a, "identity name");
+  auto name = a->OnePositional("identity name");
   if (!name) return name.error();
   auto client = Connect(*a);
   if (!client) return client.error();
@@ -389,7 +389,7 @@ Status RunPolicy(std::string_view verb, std::span<const std::string> argv, Comma
   if (verb == "set") {
     json body = {{"keyPermissions", SplitComma(a->Get("key-permissions").value_or(""))},
                  {"roles", json::array()}};
-    if (auto role = a->Get("role")) body["roles"].push_back(*role);
+    for (const auto& role : a->GetAll("role")) body["roles"].push_back(role);
     r = (*client)->Call("PUT", "/admin/policies/" + *name, body);
   } else if (verb == "show") {
     r = (*client)->Call("GET", "/admin/policies/" + *name);
@@ -416,9 +416,39 @@ Status RunPolicy(std::string_view verb, std::span<const std::string> argv, Comma
 
 // ---- keys ----
 
+Result<Args> ParseKeyArgs(std::string_view verb, std::span<const std::string> argv) {
+  if (verb == "create") {
+    return ParseWithConnection(argv, {{"kty"}, {"size"}, {"curve"}, {"ops"}, {"exp"}, {"nbf"}});
+  }
+  if (verb == "update") {
+    return ParseWithConnection(argv, {{"version"}, {"exp"}, {"nbf"}, {"enabled"}, {"ops"}});
+  }
+  if (verb == "wrap" || verb == "unwrap") {
+    return ParseWithConnection(argv, {{"in"}, {"out"}, {"alg"}, {"version"}});
+  }
+  if (verb == "show" || verb == "enable" || verb == "disable") {
+    return ParseWithConnection(argv, {{"version"}});
+  }
+  return ParseWithConnection(argv, {});
+}
+
+// A Unix time option (seconds); with `none_clears`, "none" means JSON null (remove it).
+Result<std::optional<json>> TimeOption(const Args& a, std::string_view name, bool none_clears) {
+  auto v = a.Get(name);
+  if (!v) return std::optional<json>();
+  if (none_clears && *v == "none") return std::optional<json>(json(nullptr));
+  PGCMK_ASSIGN_OR_RETURN(std::int64_t t, ParseInteger(*v,
+                                                      "--" + std::string(name) +
+                                                          (none_clears ? " (Unix seconds or none)"
+                                                                       : " (Unix seconds)"),
+                                                      0, 253402300799));
+  return std::optional<json>(json(t));
+}
+
 Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {});
+  auto a = ParseKeyArgs(verb, argv);
   if (!a) return a.error();
+  if (verb == "list") PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   auto& c = **client;
@@ -442,20 +472,24 @@ Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandC
     }
     return Status::Ok();
   }
-  auto name = OnePositional(*a, "key name");
+  auto name = a->OnePositional("key name");
   if (!name) return name.error();
   std::string version = a->Get("version").value_or("");
   std::string key_path = "/keys/" + *name + "/" + version;
   Result<json> r;
   if (verb == "create") {
     json body = {{"kty", a->Get("kty").value_or("RSA")}};
-    if (body["kty"] == "RSA" || body["kty"] == "RSA-HSM")
-      body["key_size"] = std::atoi(a->Get("size").value_or("3072").c_str());
+    if (body["kty"] == "RSA" || body["kty"] == "RSA-HSM") {
+      PGCMK_ASSIGN_OR_RETURN(auto size, a->GetInt("size", 1, 16384));
+      body["key_size"] = size.value_or(3072);
+    }
     if (auto crv = a->Get("curve")) body["crv"] = *crv;
     if (auto ops = a->Get("ops")) body["key_ops"] = SplitComma(*ops);
     json attrs = json::object();
-    if (auto exp = a->Get("exp")) attrs["exp"] = std::atoll(exp->c_str());
-    if (auto nbf = a->Get("nbf")) attrs["nbf"] = std::atoll(nbf->c_str());
+    for (const char* f : {"exp", "nbf"}) {
+      PGCMK_ASSIGN_OR_RETURN(auto t, TimeOption(*a, f, /*none_clears=*/false));
+      if (t) attrs[f] = *t;
+    }
     if (!attrs.empty()) body["attributes"] = attrs;
     r = c.Call("POST", "/keys/" + *name + "/create?" + ApiVersion(), body);
   } else if (verb == "show") {
@@ -474,10 +508,15 @@ Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandC
   } else if (verb == "update") {
     json attrs = json::object();
     for (const char* f : {"exp", "nbf"}) {
-      if (auto v = a->Get(f))
-        attrs[f] = *v == "none" ? json(nullptr) : json(std::atoll(v->c_str()));
+      PGCMK_ASSIGN_OR_RETURN(auto t, TimeOption(*a, f, /*none_clears=*/true));
+      if (t) attrs[f] = *t;
     }
-    if (auto en = a->Get("enabled")) attrs["enabled"] = *en == "true";
+    if (auto en = a->Get("enabled")) {
+      if (*en != "true" && *en != "false") {
+        return Status(StatusCode::kInvalidArgument, "--enabled takes true or false");
+      }
+      attrs["enabled"] = *en == "true";
+    }
     json body = {{"attributes", attrs}};
     if (auto ops = a->Get("ops")) body["key_ops"] = SplitComma(*ops);
     r = c.Call("PATCH", key_path + "?" + ApiVersion(), body);
@@ -536,8 +575,11 @@ Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandC
 // ---- audit and settings ----
 
 Status RunAudit(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {});
+  auto a = verb == "show" ? ParseWithConnection(
+                                argv, {{"key"}, {"identity"}, {"operation"}, {"since"}, {"limit"}})
+                          : ParseWithConnection(argv, {});
   if (!a) return a.error();
+  PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   if (verb == "verify") {
@@ -557,8 +599,12 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
     return Status::Ok();
   }
   std::string query;
+  if (auto since = a->GetInt("since", 0, 253402300799); !since) return since.error();
+  if (auto limit = a->GetInt("limit", 1, 1'000'000); !limit) return limit.error();
   for (const char* f : {"key", "identity", "operation", "since", "limit"}) {
-    if (auto v = a->Get(f)) query += std::string(query.empty() ? "?" : "&") + f + "=" + *v;
+    if (auto v = a->Get(f)) {
+      query += std::string(query.empty() ? "?" : "&") + f + "=" + QueryEscape(*v);
+    }
   }
   auto r = (*client)->Call("GET", "/admin/audit" + query);
   if (!r) return r.error();
@@ -574,8 +620,9 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
 }
 
 Status RunSettings(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = Args::Parse(argv, {});
+  auto a = ParseWithConnection(argv, {});
   if (!a) return a.error();
+  PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   auto r = verb == "show" ? (*client)->Call("GET", "/admin/vault")
