@@ -85,9 +85,10 @@ std::filesystem::path StateDir(const Args& a) {
 Status Create(std::span<const std::string> argv, CommandContext& ctx) {
   PGCMK_ASSIGN_OR_RETURN(
       Args a, ParseArgs(argv,
-                        {"state-dir", "key", "identity", "identity-secret-file", "vault-ca",
-                         "admin-password-file", "admin-user", "port", "listen", "check-interval",
-                         "grace-period", "webhook", "allow-purgeable-key"},
+                        {"state-dir", "key", "identity", "identity-secret-file",
+                         "identity-certificate-file", "vault-ca", "admin-password-file",
+                         "admin-user", "port", "listen", "check-interval", "grace-period",
+                         "webhook", "allow-purgeable-key"},
                         1));
   server::CreateRequest req;
   req.state_dir = StateDir(a);
@@ -95,6 +96,7 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
   req.key_uri = a.Get("key");
   req.identity_client_id = a.Get("identity");
   req.identity_secret_file = a.Get("identity-secret-file");
+  req.identity_certificate_file = a.Get("identity-certificate-file");
   req.vault_ca_file = a.Get("vault-ca");
   req.admin_password_file = a.Get("admin-password-file");
   if (a.Has("admin-user")) req.settings.admin_user = a.Get("admin-user");
@@ -320,15 +322,17 @@ Status List(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Update(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(
-      Args a,
-      ParseArgs(argv, {"state-dir", "key", "identity", "identity-secret-file", "vault-ca"}, 1));
+  PGCMK_ASSIGN_OR_RETURN(Args a, ParseArgs(argv,
+                                           {"state-dir", "key", "identity", "identity-secret-file",
+                                            "identity-certificate-file", "vault-ca"},
+                                           1));
   server::UpdateRequest req;
   req.state_dir = StateDir(a);
   req.name = a.positional[0];
   req.key_uri = a.Get("key");
   req.identity_client_id = a.Get("identity");
   req.identity_secret_file = a.Get("identity-secret-file");
+  req.identity_certificate_file = a.Get("identity-certificate-file");
   req.vault_ca_file = a.Get("vault-ca");
   PGCMK_ASSIGN_OR_RETURN(server::Manifest m, server::UpdateServerEncryption(req));
   if (ctx.format == OutputFormat::kJson) {
@@ -386,8 +390,9 @@ Status Delete(std::span<const std::string> argv, CommandContext& ctx) {
 void RegisterServerCommands(CommandTable& table) {
   const std::string sd = " [--state-dir DIR]";
   table.Add({"server create",
-             "NAME [--key KEY_URI --identity CLIENT_ID --identity-secret-file FILE [--vault-ca "
-             "FILE]] [--admin-password-file FILE] [--admin-user NAME] [--port N] [--listen "
+             "NAME [--key KEY_URI --identity CLIENT_ID (--identity-secret-file FILE | "
+             "--identity-certificate-file KEY_AND_CERT.pem) [--vault-ca FILE]] "
+             "[--admin-password-file FILE] [--admin-user NAME] [--port N] [--listen "
              "ADDR] [--check-interval S] [--grace-period S] [--webhook URL]..." +
                  sd,
              "Create a PostgreSQL server on encrypted storage (customer-managed key with --key)",
@@ -401,8 +406,8 @@ void RegisterServerCommands(CommandTable& table) {
   table.Add({"server show", "NAME" + sd, "Show state and data-encryption settings", Show});
   table.Add({"server list", sd.substr(1), "List servers", List});
   table.Add({"server update",
-             "NAME --key KEY_URI --identity CLIENT_ID --identity-secret-file FILE [--vault-ca "
-             "FILE]" +
+             "NAME --key KEY_URI --identity CLIENT_ID (--identity-secret-file FILE | "
+             "--identity-certificate-file KEY_AND_CERT.pem) [--vault-ca FILE]" +
                  sd,
              "Switch the key and identity (after the same checks as create)", Update});
   table.Add({"server activity", "NAME" + sd, "Show the server's activity log", Activity});

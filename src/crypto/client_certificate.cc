@@ -7,6 +7,7 @@
 
 #include <ctime>
 
+#include "common/base64url.h"
 #include "crypto/openssl_handles.h"
 #include "crypto/pkey_codec.h"
 #include "crypto/rsa_key.h"
@@ -117,6 +118,14 @@ Result<ClientCertificate> ParseClientCertificateDer(ByteView der) {
     return Err(StatusCode::kInvalidArgument, "cannot parse certificate");
   }
   return Describe(cert.get());
+}
+
+std::string ClientCertificatePem(const ClientCertificate& certificate) {
+  const std::string body = Base64Encode(certificate.der);
+  std::string pem = "-----BEGIN CERTIFICATE-----\n";
+  for (size_t i = 0; i < body.size(); i += 64) pem += body.substr(i, 64) + "\n";
+  pem += "-----END CERTIFICATE-----\n";
+  return pem;
 }
 
 Result<CertifiedKey> CreateSelfSignedClientCertificate(

@@ -40,6 +40,8 @@ struct ClientCertificate {
 Result<ClientCertificate> ParseClientCertificatePem(std::string_view pem);
 // Same checks, from DER (as stored by the vault).
 Result<ClientCertificate> ParseClientCertificateDer(ByteView der);
+// The certificate alone as PEM ("BEGIN CERTIFICATE", 64-character lines).
+std::string ClientCertificatePem(const ClientCertificate& certificate);
 
 struct SelfSignedClientCertificateOptions {
   std::string common_name;  // 1..64 bytes

@@ -43,6 +43,7 @@ TEST(ClientCertificateTest, SelfSignedCertificateParsesWithThumbprintsAndWindow)
   ASSERT_TRUE(again.has_value());
   EXPECT_EQ(again->sha1, c->sha1);
   EXPECT_EQ(again->public_key_der, c->public_key_der);
+  EXPECT_EQ(ClientCertificatePem(*c), TestCredential().certificate_pem);
 }
 
 TEST(ClientCertificateTest, ParseRejectsNonRsaGarbageAndTrailingBytes) {
