@@ -3,7 +3,8 @@
 # a client secret. The vault CLI generates the key + self-signed certificate (0600, registered);
 # create refuses a credential file others can read, and both credentials at once; the server is
 # created, stores the credential 0600 beside its manifest (and no secret), starts Ready and
-# serves queries; the vault's audit shows certificate logins only.
+# serves queries; the vault's audit shows certificate logins only; `update` switches the stored
+# credential to the secret and back.
 TEST_NAME=cert-identity
 source "$(dirname "$0")/lib.sh"
 
@@ -56,5 +57,16 @@ ok = [r for r in records if r["resultType"] == "Success"]
 assert ok, "no successful logins"
 assert all(r["properties"].get("id", "").startswith("certificates/") for r in ok), ok
 PY
+
+# update can switch the stored credential to the secret and back; the supervisor follows.
+D="$STATE/servers/db1"
+server update db1 --key "$VAULT_URL/keys/pg-key" --identity "$CID" \
+  --identity-secret-file "$WORK/pg-cert.secret" >/dev/null || fail "update to the secret failed"
+[[ -e "$D/identity-$CID.secret" && ! -e "$D/identity-$CID.pem" ]] || fail "secret not stored alone"
+server update db1 --key "$VAULT_URL/keys/pg-key" --identity "$CID" \
+  --identity-certificate-file "$WORK/pg-cert.pem" >/dev/null || fail "update to the certificate failed"
+[[ -e "$D/identity-$CID.pem" && ! -e "$D/identity-$CID.secret" ]] || fail "certificate not stored alone"
+server restart db1 >/dev/null || fail "restart after update failed"
+[[ $(sql db1 "select x from t") == 42 ]] || fail "query after update failed"
 server stop db1 >/dev/null
 log "PASS"
