@@ -112,7 +112,7 @@ std::string TokenErrorBody(const TokenError& e, std::string_view description,
 }
 
 vault::AuditOutcome AuditOutcomeFor(std::string_view operation, const Status& status) {
-  if (operation == "Authentication") {
+  if (operation == "Authentication" || operation == "OpenIdConfiguration") {
     TokenError e = ToTokenError(status);
     return {e.status, status.ok() ? "OK" : e.error};
   }

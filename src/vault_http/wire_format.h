@@ -36,7 +36,8 @@ TokenError ToTokenError(const Status& status);
 std::string TokenErrorBody(const TokenError& e, std::string_view description,
                            std::string_view correlation_id);
 
-// Audit outcome consistent with the two mappings above.
+// Audit outcome consistent with the two mappings above (the token endpoint's for "Authentication"
+// and "OpenIdConfiguration").
 vault::AuditOutcome AuditOutcomeFor(std::string_view operation, const Status& status);
 
 std::string KeyId(std::string_view origin, std::string_view name, std::string_view version);
