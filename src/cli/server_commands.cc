@@ -47,6 +47,7 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
                                                     {"key"},
                                                     {"identity"},
                                                     {"identity-secret-file"},
+                                                    {"identity-certificate-file"},
                                                     {"vault-ca"},
                                                     {"admin-password-file"},
                                                     {"admin-user"},
@@ -62,6 +63,7 @@ Status Create(std::span<const std::string> argv, CommandContext& ctx) {
   req.key_uri = a.GetOr("key", "");
   req.identity_client_id = a.GetOr("identity", "");
   req.identity_secret_file = a.GetOr("identity-secret-file", "");
+  req.identity_certificate_file = a.GetOr("identity-certificate-file", "");
   req.vault_ca_file = a.GetOr("vault-ca", "");
   req.admin_password_file = a.GetOr("admin-password-file", "");
   req.settings.admin_user = a.GetOr("admin-user", req.settings.admin_user);
@@ -278,16 +280,19 @@ Status List(std::span<const std::string> argv, CommandContext& ctx) {
 }
 
 Status Update(std::span<const std::string> argv, CommandContext& ctx) {
-  PGCMK_ASSIGN_OR_RETURN(
-      Args a,
-      Args::Parse(argv,
-                  {{"state-dir"}, {"key"}, {"identity"}, {"identity-secret-file"}, {"vault-ca"}}));
+  PGCMK_ASSIGN_OR_RETURN(Args a, Args::Parse(argv, {{"state-dir"},
+                                                    {"key"},
+                                                    {"identity"},
+                                                    {"identity-secret-file"},
+                                                    {"identity-certificate-file"},
+                                                    {"vault-ca"}}));
   server::UpdateRequest req;
   req.state_dir = StateDir(a);
   PGCMK_ASSIGN_OR_RETURN(req.name, ServerName(a));
   req.key_uri = a.GetOr("key", "");
   req.identity_client_id = a.GetOr("identity", "");
   req.identity_secret_file = a.GetOr("identity-secret-file", "");
+  req.identity_certificate_file = a.GetOr("identity-certificate-file", "");
   req.vault_ca_file = a.GetOr("vault-ca", "");
   PGCMK_ASSIGN_OR_RETURN(server::Manifest m, server::UpdateServerEncryption(req));
   if (ctx.format == OutputFormat::kJson) {
@@ -347,8 +352,9 @@ Status Delete(std::span<const std::string> argv, CommandContext& ctx) {
 void RegisterServerCommands(CommandTable& table) {
   const std::string sd = " [--state-dir DIR]";
   table.Add({"server create",
-             "NAME [--key KEY_URI --identity CLIENT_ID --identity-secret-file FILE [--vault-ca "
-             "FILE]] [--admin-password-file FILE] [--admin-user NAME] [--port N] [--listen "
+             "NAME [--key KEY_URI --identity CLIENT_ID (--identity-secret-file FILE | "
+             "--identity-certificate-file KEY_AND_CERT.pem) [--vault-ca FILE]] "
+             "[--admin-password-file FILE] [--admin-user NAME] [--port N] [--listen "
              "ADDR] [--check-interval S] [--grace-period S] [--webhook URL]..." +
                  sd,
              "Create a PostgreSQL server on encrypted storage (customer-managed key with --key)",
@@ -362,8 +368,8 @@ void RegisterServerCommands(CommandTable& table) {
   table.Add({"server show", "NAME" + sd, "Show state and data-encryption settings", Show});
   table.Add({"server list", sd.substr(1), "List servers", List});
   table.Add({"server update",
-             "NAME --key KEY_URI --identity CLIENT_ID --identity-secret-file FILE [--vault-ca "
-             "FILE]" +
+             "NAME --key KEY_URI --identity CLIENT_ID (--identity-secret-file FILE | "
+             "--identity-certificate-file KEY_AND_CERT.pem) [--vault-ca FILE]" +
                  sd,
              "Switch the key and identity (after the same checks as create)", Update});
   table.Add({"server activity", "NAME" + sd, "Show the server's activity log", Activity});

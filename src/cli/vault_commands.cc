@@ -1,8 +1,10 @@
 // `pgcmk vault ...`: the key vault daemon (init, serve) and the administration commands, which
 // reach a running vault through its HTTP API with the admin credential (see docs/vault.md).
 // Secrets (client secrets, unwrapped keys) are only ever written to files with mode 0600.
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -23,6 +25,8 @@
 #include "common/durable_file.h"
 #include "common/log.h"
 #include "common/process_hardening.h"
+#include "common/unique_fd.h"
+#include "crypto/client_certificate.h"
 #include "vault/vault_service.h"
 #include "vault_http/admin_client.h"
 #include "vault_http/vault_server.h"
@@ -361,6 +365,142 @@ Status RunIdentity(std::string_view verb, std::span<const std::string> argv, Com
   return Status::Ok();
 }
 
+// ---- certificate credentials of identities ----
+
+// Creates `path` (which must not exist) with mode 0600, writes `contents`, and makes it durable.
+// Never follows a symlink and never replaces an existing file: a credential is not overwritten
+// by accident.
+Status WriteNewPrivateFile(const std::filesystem::path& path, ByteView contents) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    if (errno == EEXIST) {
+      return Status(StatusCode::kAlreadyExists,
+                    path.string() + " already exists; refusing to overwrite a credential file");
+    }
+    return Status::FromErrno(errno, "create " + path.string());
+  }
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd.get(), contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      Status s = Status::FromErrno(errno, "write " + path.string());
+      ::unlink(path.c_str());
+      return s;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) {
+    Status s = Status::FromErrno(errno, "fsync " + path.string());
+    ::unlink(path.c_str());
+    return s;
+  }
+  std::filesystem::path dir = path.parent_path();
+  return FsyncDirectory(dir.empty() ? std::filesystem::path(".") : dir);
+}
+
+void PrintCertificate(CommandContext& ctx, const json& c, std::string_view prefix) {
+  ctx.out << prefix << c.value("thumbprint", "") << "  " << c.value("subject", "") << "  RSA "
+          << c.value("keySize", 0) << "  valid "
+          << FormatTime(c.value("notBefore", std::int64_t{0})) << " .. "
+          << FormatTime(c.value("notAfter", std::int64_t{0})) << "\n"
+          << prefix << "  keyId " << c.value("keyId", "") << "  x5t#S256 "
+          << c.value("x5t#S256", "") << "\n";
+}
+
+Status RunIdentityCert(std::string_view verb, std::span<const std::string> argv,
+                       CommandContext& ctx) {
+  auto a = verb == "add" ? ParseWithConnection(argv, {{"cert"}})
+           : verb == "create"
+               ? ParseWithConnection(argv, {{"out"}, {"subject"}, {"size"}, {"days"}})
+               : ParseWithConnection(argv, {});
+  if (!a) return a.error();
+  if (verb == "remove" && a->positional().size() != 2) {
+    return Status(StatusCode::kInvalidArgument,
+                  "expected the identity name and the certificate's thumbprint or keyId");
+  }
+  if (verb != "remove" && a->positional().size() != 1) {
+    return Status(StatusCode::kInvalidArgument, "expected exactly one identity name");
+  }
+  const std::string name = a->positional()[0];
+  const std::string base = "/admin/identities/" + name + "/certificates";
+  Result<json> r;
+  std::optional<std::filesystem::path> created_file;
+  if (verb == "add" || verb == "create") {
+    std::string certificate_pem;
+    if (verb == "add") {
+      auto file = a->Get("cert");
+      if (!file) return Status(StatusCode::kInvalidArgument, "--cert FILE.pem is required");
+      // The file may be a key+certificate bundle: read it as a secret, send the certificate only.
+      auto text = ReadSecretFile(*file, 1 << 20);
+      if (!text) return text.error().WithContext("reading " + *file);
+      auto cert = crypto::ParseClientCertificatePem(AsStringView(text->reveal()));
+      if (!cert) return cert.error().WithContext(*file);
+      certificate_pem = crypto::ClientCertificatePem(*cert);
+    } else {
+      auto out = a->Get("out");
+      if (!out) {
+        return Status(StatusCode::kInvalidArgument,
+                      "--out FILE is required (a new file that will hold the private key)");
+      }
+      crypto::SelfSignedClientCertificateOptions o;
+      o.common_name = a->Get("subject").value_or(name);
+      PGCMK_ASSIGN_OR_RETURN(auto bits, a->GetInt("size", 2048, 8192));
+      if (bits) o.rsa_bits = static_cast<int>(*bits);
+      PGCMK_ASSIGN_OR_RETURN(auto days, a->GetInt("days", 1, 3650));
+      if (days) o.validity = std::chrono::days(*days);
+      auto ck = crypto::CreateSelfSignedClientCertificate(o);
+      if (!ck) return ck.error();
+      // Private key then certificate: the PEM file ClientCertificateCredential and the pgcmk
+      // server's --identity-certificate-file read.
+      SecretBytes bundle(ck->private_key_pem.size() + ck->certificate_pem.size());
+      std::copy(ck->private_key_pem.reveal().begin(), ck->private_key_pem.reveal().end(),
+                bundle.reveal_mutable().begin());
+      std::copy(ck->certificate_pem.begin(), ck->certificate_pem.end(),
+                bundle.reveal_mutable().begin() + static_cast<long>(ck->private_key_pem.size()));
+      PGCMK_RETURN_IF_ERROR(WriteNewPrivateFile(*out, bundle.reveal()));
+      created_file = *out;
+      certificate_pem = ck->certificate_pem;
+    }
+    auto client = Connect(*a);
+    if (!client) {
+      if (created_file) ::unlink(created_file->c_str());
+      return client.error();
+    }
+    r = (*client)->Call("POST", base, json{{"certificate", certificate_pem}});
+    if (!r && created_file) ::unlink(created_file->c_str());  // useless unregistered
+    if (!r) return r.error();
+    if (created_file) (*r)["credentialFile"] = created_file->string();
+  } else {
+    auto client = Connect(*a);
+    if (!client) return client.error();
+    r = verb == "list" ? (*client)->Call("GET", base)
+                       : (*client)->Call("DELETE", base + "/" + a->positional()[1]);
+    if (!r) return r.error();
+  }
+  if (ctx.format == OutputFormat::kJson) {
+    PrintJson(ctx, *r);
+    return Status::Ok();
+  }
+  if (verb == "list") {
+    const json& value = (*r)["value"];
+    if (value.empty()) ctx.out << "identity " << name << " has no certificates\n";
+    for (const auto& c : value) PrintCertificate(ctx, c, "");
+    return Status::Ok();
+  }
+  ctx.out << (verb == "remove" ? "removed" : "registered") << " certificate for identity " << name
+          << "\n";
+  PrintCertificate(ctx, *r, "  ");
+  if (created_file) {
+    ctx.out << "  private key and certificate written to " << created_file->string()
+            << " (mode 0600; only the certificate was sent to the vault)\n";
+  }
+  if (verb == "remove") {
+    ctx.out << "  tokens the identity already holds are revoked; it needs a new one\n";
+  }
+  return Status::Ok();
+}
+
 // ---- policies ----
 
 std::vector<std::string> SplitComma(const std::string& s) {
@@ -655,6 +795,20 @@ void RegisterVaultCommands(CommandTable& table) {
     table.Add({"vault identity " + verb, usage, "Identities (client credentials) of the vault",
                [verb](std::span<const std::string> args, CommandContext& ctx) {
                  return RunIdentity(verb, args, ctx);
+               }});
+  }
+  for (std::string verb : {"add", "create", "list", "remove"}) {
+    std::string usage = "NAME " + conn;
+    if (verb == "add") usage = "NAME --cert FILE.pem " + conn;
+    if (verb == "create")
+      usage = "NAME --out NEW_FILE.pem [--subject CN] [--size 2048] [--days 365] " + conn;
+    if (verb == "remove") usage = "NAME THUMBPRINT|KEY_ID " + conn;
+    table.Add({"vault identity cert " + verb, usage,
+               verb == "create" ? "Generate an RSA key and self-signed certificate into a new "
+                                  "0600 file and register the certificate"
+                                : "Certificate credentials of an identity (public part only)",
+               [verb](std::span<const std::string> args, CommandContext& ctx) {
+                 return RunIdentityCert(verb, args, ctx);
                }});
   }
   for (std::string verb : {"set", "show", "delete"}) {

@@ -113,4 +113,73 @@ Result<VerifiedJwt> DecodeJwtUnverified(std::string_view token) {
   return Decode(s);
 }
 
+std::string_view JwsAlgorithmName(JwsAlgorithm alg) {
+  return alg == JwsAlgorithm::kPs256 ? "PS256" : "RS256";
+}
+
+namespace {
+RsaSignatureScheme SchemeFor(JwsAlgorithm alg) {
+  return alg == JwsAlgorithm::kPs256 ? RsaSignatureScheme::kPssSha256
+                                     : RsaSignatureScheme::kPkcs1Sha256;
+}
+}  // namespace
+
+Result<std::string> SignJws(const RsaPrivateKey& key, JwsAlgorithm alg,
+                            std::string_view header_json, std::string_view claims_json) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::parse(header_json, nullptr, false);
+  const nlohmann::json claims = nlohmann::json::parse(claims_json, nullptr, false);
+  if (!header.is_object() || !claims.is_object()) {
+    return Err(StatusCode::kInvalidArgument, "JWS header and claims must be JSON objects");
+  }
+  header["alg"] = std::string(JwsAlgorithmName(alg));
+  std::string token = Base64UrlEncode(AsBytes(header.dump()));
+  token += '.';
+  token += Base64UrlEncode(AsBytes(claims_json));
+  PGCMK_ASSIGN_OR_RETURN(Bytes signature, key.Sign(SchemeFor(alg), AsBytes(token)));
+  token += '.';
+  token += Base64UrlEncode(signature);
+  return token;
+}
+
+Result<ParsedJws> ParseJws(std::string_view token) {
+  const Status malformed(StatusCode::kInvalidArgument, "malformed JWT");
+  auto segments = Split(token);
+  if (!segments) return Err(malformed);
+  auto header_json = DecodeSegment(segments->header);
+  auto claims_json = DecodeSegment(segments->claims);
+  auto signature = Base64UrlDecode(segments->signature);
+  if (!header_json || !claims_json || !signature) return Err(malformed);
+  const nlohmann::json header = nlohmann::json::parse(*header_json, nullptr, false);
+  const nlohmann::json claims = nlohmann::json::parse(*claims_json, nullptr, false);
+  if (!header.is_object() || !claims.is_object()) return Err(malformed);
+  const auto alg = header.find("alg");
+  if (alg == header.end() || !alg->is_string()) return Err(malformed);
+  ParsedJws out;
+  const std::string name = alg->get<std::string>();
+  if (name == "RS256") {
+    out.alg = JwsAlgorithm::kRs256;
+  } else if (name == "PS256") {
+    out.alg = JwsAlgorithm::kPs256;
+  } else {
+    return Err(StatusCode::kUnauthenticated,
+               "the JWT algorithm must be RS256 or PS256, not '" + name.substr(0, 16) + "'");
+  }
+  if (header.contains("crit")) {
+    return Err(StatusCode::kUnauthenticated, "the JWT has unsupported critical header parameters");
+  }
+  if (signature->empty()) return Err(malformed);
+  out.header_json = std::move(*header_json);
+  out.claims_json = std::move(*claims_json);
+  out.signing_input = std::string(segments->signing_input);
+  out.signature = std::move(*signature);
+  return out;
+}
+
+Status VerifyJwsSignature(const RsaPublicKey& key, const ParsedJws& jws) {
+  if (!key.Verify(SchemeFor(jws.alg), AsBytes(jws.signing_input), jws.signature).ok()) {
+    return Status(StatusCode::kUnauthenticated, "the JWT signature does not verify");
+  }
+  return Status::Ok();
+}
+
 }  // namespace pgcmk::crypto

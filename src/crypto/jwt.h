@@ -30,4 +30,31 @@ Result<VerifiedJwt> VerifyJwt(const RsaPublicKey& key, std::string_view token);
 // Splits without verifying (to pick the key by kid); kUnauthenticated if malformed.
 Result<VerifiedJwt> DecodeJwtUnverified(std::string_view token);
 
+// ---- JWS with a caller-chosen header, for OAuth2 client assertions (RFC 7523) ----
+// RS256 = RSASSA-PKCS1-v1_5 with SHA-256; PS256 = RSASSA-PSS with SHA-256, MGF1-SHA-256 and a
+// 32-byte salt (RFC 7518 §3.5). No other algorithm exists here: "none", HS*, ES* are never
+// accepted.
+enum class JwsAlgorithm { kRs256, kPs256 };
+std::string_view JwsAlgorithmName(JwsAlgorithm alg);
+
+// Signs `claims_json` (a JSON object) under a header made of `header_json` (a JSON object; its
+// "alg" is replaced by `alg`'s name).
+Result<std::string> SignJws(const RsaPrivateKey& key, JwsAlgorithm alg,
+                            std::string_view header_json, std::string_view claims_json);
+
+// A compact JWS split and decoded, its signature not yet checked (the header names the key).
+// ParseJws fails with kInvalidArgument "malformed" for anything but three strict base64url
+// segments holding two JSON objects, and with kUnauthenticated for an "alg" other than RS256 or
+// PS256 (including "none" and HS256) or a "crit" header.
+struct ParsedJws {
+  std::string header_json;
+  std::string claims_json;
+  JwsAlgorithm alg = JwsAlgorithm::kRs256;
+  std::string signing_input;  // header '.' claims, as sent
+  Bytes signature;
+};
+Result<ParsedJws> ParseJws(std::string_view token);
+// OK if `jws.signature` is a valid signature by `key` under `jws.alg`; kUnauthenticated otherwise.
+Status VerifyJwsSignature(const RsaPublicKey& key, const ParsedJws& jws);
+
 }  // namespace pgcmk::crypto

@@ -2,7 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64url.h"
 #include "common/durable_file.h"
+#include "crypto/client_certificate.h"
+#include "crypto/jwt.h"
+#include "crypto/random.h"
 
 namespace pgcmk::kms {
 namespace {
@@ -107,6 +111,60 @@ ClientCredentialsTokenProvider::FromSecretFile(std::string client_id,
                                                           std::move(http));
 }
 
+ClientCredentialsTokenProvider::ClientCredentialsTokenProvider(std::string client_id,
+                                                               Certificate certificate,
+                                                               HttpOptions http)
+    : client_id_(std::move(client_id)),
+      certificate_(std::move(certificate)),
+      http_(std::move(http)) {}
+
+Result<std::unique_ptr<ClientCredentialsTokenProvider>>
+ClientCredentialsTokenProvider::WithCertificate(std::string client_id,
+                                                const SecretBytes& credential_pem,
+                                                HttpOptions http) {
+  PGCMK_ASSIGN_OR_RETURN(crypto::ClientCertificateCredential credential,
+                         crypto::ParseClientCertificateCredential(credential_pem));
+  PGCMK_ASSIGN_OR_RETURN(crypto::RsaPrivateKey key,
+                         crypto::RsaPrivateKey::FromPem(credential.private_key_pem));
+  Certificate certificate{std::move(key), Base64UrlEncode(credential.certificate.sha256)};
+  return std::unique_ptr<ClientCredentialsTokenProvider>(new ClientCredentialsTokenProvider(
+      std::move(client_id), std::move(certificate), std::move(http)));
+}
+
+Result<std::unique_ptr<ClientCredentialsTokenProvider>>
+ClientCredentialsTokenProvider::FromCertificateFile(std::string client_id,
+                                                    const std::filesystem::path& credential_file,
+                                                    HttpOptions http) {
+  auto pem = ReadSecretFile(credential_file, 1 << 20);
+  if (!pem) {
+    return Err(pem.error().WithContext("reading the identity's certificate credential file"));
+  }
+  auto provider = WithCertificate(std::move(client_id), *pem, std::move(http));
+  if (!provider) return Err(provider.error().WithContext(credential_file.string()));
+  return provider;
+}
+
+Result<std::string> ClientCredentialsTokenProvider::CredentialParameters(
+    const std::string& token_endpoint) const {
+  if (!certificate_) {
+    return "client_secret=" + UrlEncode(AsStringView(client_secret_.reveal()));
+  }
+  PGCMK_ASSIGN_OR_RETURN(Bytes jti, crypto::RandomBytes(16));
+  const long long now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  const Json header = {{"typ", "JWT"}, {"x5t#S256", certificate_->x5t_s256}};
+  const Json claims = {{"aud", token_endpoint}, {"iss", client_id_}, {"sub", client_id_},
+                       {"jti", ToHex(jti)},     {"nbf", now},        {"iat", now},
+                       {"exp", now + 300}};
+  PGCMK_ASSIGN_OR_RETURN(std::string assertion,
+                         crypto::SignJws(certificate_->key, crypto::JwsAlgorithm::kPs256,
+                                         header.dump(), claims.dump()));
+  return "client_assertion_type=" +
+         UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+         "&client_assertion=" + assertion;
+}
+
 int ClientCredentialsTokenProvider::token_requests() const {
   std::lock_guard lock(mu_);
   return token_requests_;
@@ -135,12 +193,13 @@ Result<ClientCredentialsTokenProvider::CachedToken> ClientCredentialsTokenProvid
   PGCMK_ASSIGN_OR_RETURN(Url url, Url::Parse(endpoint));
   if (url.scheme != "https" && !http_.allow_plain_http) {
     return Err(StatusCode::kFailedPrecondition,
-               "refusing to send the client secret to a non-https token endpoint " + endpoint);
+               "refusing to send the client credential to a non-https token endpoint " + endpoint);
   }
   PGCMK_ASSIGN_OR_RETURN(auto client, HttpClient::Create(url.origin(), http_));
-  std::string form = "grant_type=client_credentials&client_id=" + UrlEncode(client_id_) +
-                     "&client_secret=" + UrlEncode(AsStringView(client_secret_.reveal())) +
-                     "&scope=" + UrlEncode(challenge.scope);
+  PGCMK_ASSIGN_OR_RETURN(std::string credential, CredentialParameters(endpoint));
+  std::string form = "grant_type=client_credentials&client_id=" + UrlEncode(client_id_) + "&" +
+                     credential + "&scope=" + UrlEncode(challenge.scope);
+  SecureZero(credential.data(), credential.size());
   auto response = client->Send("POST", url.path, {}, form, "application/x-www-form-urlencoded");
   SecureZero(form.data(), form.size());
   if (!response) {

@@ -8,6 +8,12 @@
 //
 // ClientCredentialsTokenProvider sends the OAuth2 client-credentials request
 //   POST grant_type=client_credentials&client_id=..&client_secret=..&scope=..
+// or, with a certificate credential (as Entra ID accepts from a confidential client),
+//   POST grant_type=client_credentials&client_id=..&scope=..&client_assertion_type=
+//        urn:ietf:params:oauth:client-assertion-type:jwt-bearer&client_assertion=<JWT>
+// where the JWT is signed PS256 with the certificate's private key, its header names the
+// certificate by "x5t#S256", and its claims are aud = the token endpoint, iss = sub = client id,
+// a random jti, nbf = iat = now, exp = now + 5 minutes (a fresh assertion per token request).
 // and caches each token (per token endpoint and scope) until shortly before it expires: 60 s, or
 // half the lifetime for tokens shorter than 2 minutes. The client secret is held in SecretBytes
 // and sent only to an https token endpoint named by a challenge (http only when the HttpOptions
@@ -21,11 +27,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
+#include "crypto/rsa_key.h"
 #include "kms/http_client.h"
 
 namespace pgcmk::kms {
@@ -60,6 +68,14 @@ class ClientCredentialsTokenProvider : public TokenProvider {
   // Reads the secret from `secret_file` (its first line; trailing whitespace dropped).
   static Result<std::unique_ptr<ClientCredentialsTokenProvider>> FromSecretFile(
       std::string client_id, const std::filesystem::path& secret_file, HttpOptions http);
+  // Certificate credential: `credential_pem` holds the RSA private key (PKCS#8 or traditional
+  // PEM, unencrypted) and its certificate, as `pgcmk vault identity cert create` writes them.
+  // kInvalidArgument if either is missing or they do not belong together.
+  static Result<std::unique_ptr<ClientCredentialsTokenProvider>> WithCertificate(
+      std::string client_id, const SecretBytes& credential_pem, HttpOptions http);
+  // The same, read from a file (which should be readable by its owner only).
+  static Result<std::unique_ptr<ClientCredentialsTokenProvider>> FromCertificateFile(
+      std::string client_id, const std::filesystem::path& credential_file, HttpOptions http);
 
   Result<SecretBytes> GetToken(const AuthChallenge& challenge, bool force_refresh) override;
 
@@ -73,9 +89,18 @@ class ClientCredentialsTokenProvider : public TokenProvider {
     std::chrono::steady_clock::time_point refresh_at;
   };
   Result<CachedToken> RequestToken(const AuthChallenge& challenge);
+  // The form's credential part: client_secret=.. or client_assertion_type=..&client_assertion=..
+  Result<std::string> CredentialParameters(const std::string& token_endpoint) const;
+
+  struct Certificate {
+    crypto::RsaPrivateKey key;
+    std::string x5t_s256;  // base64url SHA-256 of the certificate's DER
+  };
+  ClientCredentialsTokenProvider(std::string client_id, Certificate certificate, HttpOptions http);
 
   const std::string client_id_;
   const SecretBytes client_secret_;
+  const std::optional<Certificate> certificate_;
   const HttpOptions http_;
   mutable std::mutex mu_;                     // guards cache_ and token_requests_
   std::map<std::string, CachedToken> cache_;  // key: endpoint + " " + scope

@@ -18,13 +18,21 @@ kms::HttpOptions VaultHttpOptions(const std::filesystem::path& ca_file) {
   return o;
 }
 
-std::unique_ptr<kms::KmsClient> MakeAzureKeyVaultClient(IdentityConfig identity) {
+Result<std::unique_ptr<kms::KmsClient>> MakeAzureKeyVaultClient(IdentityConfig identity) {
   auto http = VaultHttpOptions(identity.vault_ca_file);
-  auto tokens = std::make_unique<kms::ClientCredentialsTokenProvider>(
-      std::move(identity.client_id), std::move(identity.client_secret), http);
+  std::unique_ptr<kms::ClientCredentialsTokenProvider> tokens;
+  if (!identity.client_certificate_pem.empty()) {
+    PGCMK_ASSIGN_OR_RETURN(
+        tokens, kms::ClientCredentialsTokenProvider::WithCertificate(
+                    std::move(identity.client_id), identity.client_certificate_pem, http));
+  } else {
+    tokens = std::make_unique<kms::ClientCredentialsTokenProvider>(
+        std::move(identity.client_id), std::move(identity.client_secret), http);
+  }
   kms::AzureKeyVaultClientOptions options;
   options.http = http;
-  return std::make_unique<kms::AzureKeyVaultClient>(std::move(tokens), options);
+  return std::unique_ptr<kms::KmsClient>(
+      std::make_unique<kms::AzureKeyVaultClient>(std::move(tokens), options));
 }
 
 Result<std::unique_ptr<kms::KmsClient>> OpenKeyClient(const Manifest& manifest,
@@ -38,13 +46,24 @@ Result<std::unique_ptr<kms::KmsClient>> OpenKeyClient(const Manifest& manifest,
     case EncryptionType::kAzureKeyVault: {
       IdentityConfig identity;
       identity.client_id = manifest.identity_client_id;
-      auto secret = ReadSecretFile(paths.identity_secret(manifest.identity_client_id), 4096);
-      if (!secret) {
-        return Err(secret.error().WithContext("reading the stored client secret of identity " +
-                                              manifest.identity_client_id));
-      }
-      identity.client_secret = std::move(*secret);
       std::error_code ec;
+      const auto certificate = paths.identity_certificate(manifest.identity_client_id);
+      if (std::filesystem::exists(certificate, ec)) {
+        auto pem = ReadSecretFile(certificate, 1 << 20);
+        if (!pem) {
+          return Err(
+              pem.error().WithContext("reading the stored certificate credential of identity " +
+                                      manifest.identity_client_id));
+        }
+        identity.client_certificate_pem = std::move(*pem);
+      } else {
+        auto secret = ReadSecretFile(paths.identity_secret(manifest.identity_client_id), 4096);
+        if (!secret) {
+          return Err(secret.error().WithContext("reading the stored client secret of identity " +
+                                                manifest.identity_client_id));
+        }
+        identity.client_secret = std::move(*secret);
+      }
       if (std::filesystem::exists(paths.vault_ca(), ec)) identity.vault_ca_file = paths.vault_ca();
       return MakeAzureKeyVaultClient(std::move(identity));
     }
@@ -71,7 +90,9 @@ Result<kms::KeyInfo> ValidateCustomerManagedKey(kms::KmsClient& client, const st
         need = "the identity needs the 'get' permission on the key";
         break;
       case StatusCode::kUnauthenticated:
-        need = "the identity's client id and secret must be valid in the vault's tenant";
+        need =
+            "the identity's client id and credential (secret or certificate) must be valid in "
+            "the vault's tenant";
         break;
       default:
         need = "the vault must be reachable";

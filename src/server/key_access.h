@@ -18,15 +18,21 @@ struct IdentityConfig {
   std::string client_id;
   SecretBytes client_secret;
   std::filesystem::path vault_ca_file;  // empty: system trust store
+  // Certificate credential (RSA private key + certificate PEM); when set, used instead of
+  // client_secret (the token request carries a signed client assertion).
+  SecretBytes client_certificate_pem;
 };
 
 // Network policy for vault calls (timeouts; plain http only for tests that ask for it).
 kms::HttpOptions VaultHttpOptions(const std::filesystem::path& ca_file);
 
-std::unique_ptr<kms::KmsClient> MakeAzureKeyVaultClient(IdentityConfig identity);
+// kInvalidArgument if a certificate credential does not parse (the key and certificate must
+// belong together).
+Result<std::unique_ptr<kms::KmsClient>> MakeAzureKeyVaultClient(IdentityConfig identity);
 
-// The client for the server's current manifest: the Azure client with the identity secret and
-// vault CA stored in the server directory, or the system-managed local key.
+// The client for the server's current manifest: the Azure client with the identity credential
+// (identity-<clientId>.pem if present, else identity-<clientId>.secret) and vault CA stored in
+// the server directory, or the system-managed local key.
 Result<std::unique_ptr<kms::KmsClient>> OpenKeyClient(const Manifest& manifest,
                                                       const ServerPaths& paths);
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "common/process_hardening.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "crypto/client_certificate.h"
 #include "crypto/random.h"
 #include "fuse/mount.h"
 #include "kms/key_uri.h"
@@ -46,6 +48,71 @@ Result<SecretBytes> ReadFirstLineSecret(const std::filesystem::path& path, std::
   }
   secret->Truncate(n);
   return std::move(*secret);
+}
+
+// The identity's credential as create/update are given it: exactly one of a client secret file
+// and a certificate credential file (RSA private key + certificate PEM, owner-only permissions,
+// checked to parse and to belong together before anything is created).
+struct GivenCredential {
+  bool certificate = false;
+  SecretBytes bytes;
+};
+
+Result<GivenCredential> ReadIdentityCredential(const std::filesystem::path& secret_file,
+                                               const std::filesystem::path& certificate_file) {
+  if (secret_file.empty() == certificate_file.empty()) {
+    return Err(StatusCode::kInvalidArgument,
+               "give exactly one identity credential with --identity: "
+               "--identity-secret-file (as written by 'pgcmk vault identity create "
+               "--secret-file') or --identity-certificate-file (as written by 'pgcmk vault "
+               "identity cert create --out')");
+  }
+  GivenCredential out;
+  if (!secret_file.empty()) {
+    PGCMK_ASSIGN_OR_RETURN(out.bytes, ReadFirstLineSecret(secret_file, "identity secret"));
+    return out;
+  }
+  struct stat st {};
+  if (::stat(certificate_file.c_str(), &st) != 0) {
+    return Err(Status::FromErrno(errno, "stat " + certificate_file.string()));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Err(StatusCode::kFailedPrecondition,
+               "the certificate credential file " + certificate_file.string() +
+                   " holds a private key and must be readable by its owner only (chmod 600)");
+  }
+  auto pem = ReadSecretFile(certificate_file, 1 << 20);
+  if (!pem) return Err(pem.error().WithContext("reading the identity certificate credential"));
+  if (auto parsed = crypto::ParseClientCertificateCredential(*pem); !parsed) {
+    return Err(parsed.error().WithContext(certificate_file.string()));
+  }
+  out.certificate = true;
+  out.bytes = std::move(*pem);
+  return out;
+}
+
+IdentityConfig ConfigFor(const std::string& client_id, const GivenCredential& credential,
+                         std::filesystem::path vault_ca_file) {
+  IdentityConfig identity;
+  identity.client_id = client_id;
+  (credential.certificate ? identity.client_certificate_pem : identity.client_secret) =
+      credential.bytes.Clone();
+  identity.vault_ca_file = std::move(vault_ca_file);
+  return identity;
+}
+
+// Stores the credential in the server directory (0600) and removes the other kind, so that
+// OpenKeyClient finds exactly the one given.
+Status StoreIdentityCredential(const ServerPaths& paths, const std::string& client_id,
+                               const GivenCredential& credential) {
+  const auto keep = credential.certificate ? paths.identity_certificate(client_id)
+                                           : paths.identity_secret(client_id);
+  const auto drop = credential.certificate ? paths.identity_secret(client_id)
+                                           : paths.identity_certificate(client_id);
+  PGCMK_RETURN_IF_ERROR(WriteFileAtomically(keep, credential.bytes.reveal(), 0600));
+  std::error_code ec;
+  std::filesystem::remove(drop, ec);  // absent is the common case
+  return Status::Ok();
 }
 
 bool PortIsFree(const std::string& address, int port) {
@@ -138,11 +205,6 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
                "the identity and the key vault key need to be provided together: give --identity "
                "and --key together");
   }
-  if (cmk && req.identity_secret_file.empty()) {
-    return Err(StatusCode::kInvalidArgument,
-               "--identity-secret-file is required with --identity (the identity's client "
-               "secret, as written by 'pgcmk vault identity create --secret-file')");
-  }
   if (cmk) {
     if (auto uri = kms::KeyUri::Parse(req.key_uri); !uri) return Err(uri.error());
   }
@@ -152,10 +214,10 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
     return Err(StatusCode::kAlreadyExists, "server '" + req.name + "' already exists");
   }
   // Inputs only the invoking user may read; read them before dropping privileges.
-  std::optional<SecretBytes> client_secret;
+  std::optional<GivenCredential> credential;
   if (cmk) {
-    PGCMK_ASSIGN_OR_RETURN(client_secret,
-                           ReadFirstLineSecret(req.identity_secret_file, "identity secret"));
+    PGCMK_ASSIGN_OR_RETURN(credential, ReadIdentityCredential(req.identity_secret_file,
+                                                              req.identity_certificate_file));
   }
   std::optional<Bytes> vault_ca;
   if (!req.vault_ca_file.empty()) {
@@ -199,14 +261,13 @@ Result<CreateResult> CreateServer(const CreateRequest& req) {
     m.type = EncryptionType::kAzureKeyVault;
     m.key_uri = kms::KeyUri::Parse(req.key_uri)->ToString();
     m.identity_client_id = req.identity_client_id;
-    IdentityConfig identity{req.identity_client_id, client_secret->Clone(), {}};
+    IdentityConfig identity = ConfigFor(req.identity_client_id, *credential, {});
     if (vault_ca) {
       PGCMK_RETURN_IF_ERROR(WriteFileAtomically(work.vault_ca(), *vault_ca, 0644));
       identity.vault_ca_file = work.vault_ca();
     }
-    PGCMK_RETURN_IF_ERROR(WriteFileAtomically(work.identity_secret(req.identity_client_id),
-                                              client_secret->reveal(), 0600));
-    auto client = MakeAzureKeyVaultClient(std::move(identity));
+    PGCMK_RETURN_IF_ERROR(StoreIdentityCredential(work, req.identity_client_id, *credential));
+    PGCMK_ASSIGN_OR_RETURN(auto client, MakeAzureKeyVaultClient(std::move(identity)));
     PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key,
                            ValidateCustomerManagedKey(*client, m.key_uri, req.allow_purgeable_key));
     PGCMK_ASSIGN_OR_RETURN(kms::WrappedKey wrapped,
@@ -295,9 +356,6 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
                "the identity and the key vault key need to be provided together: give --identity "
                "and --key together");
   }
-  if (req.identity_secret_file.empty()) {
-    return Err(StatusCode::kInvalidArgument, "--identity-secret-file is required with --identity");
-  }
   PGCMK_ASSIGN_OR_RETURN(kms::KeyUri uri, kms::KeyUri::Parse(req.key_uri));
   const ServerPaths paths = ServerPaths::For(req.state_dir, req.name);
   PGCMK_ASSIGN_OR_RETURN(Manifest current, Manifest::Load(paths.manifest()));
@@ -307,8 +365,9 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
                    "' uses a system-managed key; the choice between system-managed and "
                    "customer-managed keys is made at creation and cannot be changed");
   }
-  PGCMK_ASSIGN_OR_RETURN(SecretBytes secret,
-                         ReadFirstLineSecret(req.identity_secret_file, "identity secret"));
+  PGCMK_ASSIGN_OR_RETURN(
+      GivenCredential credential,
+      ReadIdentityCredential(req.identity_secret_file, req.identity_certificate_file));
   std::optional<Bytes> vault_ca;
   if (!req.vault_ca_file.empty()) {
     auto ca = ReadWholeFile(req.vault_ca_file, 1 << 20);
@@ -327,7 +386,8 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
     new_ca.clear();
   }
   RemoveOnFailure drop_new_ca(vault_ca ? new_ca : std::filesystem::path());
-  auto fresh = MakeAzureKeyVaultClient({req.identity_client_id, secret.Clone(), new_ca});
+  PGCMK_ASSIGN_OR_RETURN(
+      auto fresh, MakeAzureKeyVaultClient(ConfigFor(req.identity_client_id, credential, new_ca)));
   PGCMK_ASSIGN_OR_RETURN(kms::KeyInfo key, ValidateCustomerManagedKey(*fresh, uri.ToString()));
   PGCMK_ASSIGN_OR_RETURN(auto old_client, OpenKeyClient(current, paths));
   auto dek = old_client->UnwrapKey(current.wrapping_kid, current.wrap_alg, current.wrapped_dek);
@@ -350,8 +410,7 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
   if (!(proof == *dek)) {
     return Err(StatusCode::kDataLoss, "the new key did not unwrap the DEK it wrapped");
   }
-  PGCMK_RETURN_IF_ERROR(
-      WriteFileAtomically(paths.identity_secret(req.identity_client_id), secret.reveal(), 0600));
+  PGCMK_RETURN_IF_ERROR(StoreIdentityCredential(paths, req.identity_client_id, credential));
   if (vault_ca) {
     if (::rename(new_ca.c_str(), paths.vault_ca().c_str()) != 0) {
       return Err(Status::FromErrno(errno, "rename " + new_ca.string()));
@@ -370,6 +429,7 @@ Result<Manifest> UpdateServerEncryption(const UpdateRequest& req) {
                          }));
   if (old_client_id != req.identity_client_id) {
     std::filesystem::remove(paths.identity_secret(old_client_id), ec);
+    std::filesystem::remove(paths.identity_certificate(old_client_id), ec);
   }
   ActivityLog activity(paths.activity_log(), req.name);
   PGCMK_RETURN_IF_ERROR(activity.Record("EncryptionUpdated",

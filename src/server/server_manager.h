@@ -18,10 +18,13 @@ namespace pgcmk::server {
 struct CreateRequest {
   std::filesystem::path state_dir;
   std::string name;
-  // Customer-managed key (all or none of key_uri/identity; the secret file is required with them).
+  // Customer-managed key (all or none of key_uri/identity; with them exactly one credential: the
+  // secret file, or the certificate credential file = RSA private key + certificate PEM, which
+  // must be readable by its owner only).
   std::string key_uri;
   std::string identity_client_id;
   std::filesystem::path identity_secret_file;
+  std::filesystem::path identity_certificate_file;
   std::filesystem::path vault_ca_file;
   // Admin password: read from this file (first line), or generated and returned once.
   std::filesystem::path admin_password_file;
@@ -46,7 +49,8 @@ struct UpdateRequest {
   std::string name;
   std::string key_uri;
   std::string identity_client_id;
-  std::filesystem::path identity_secret_file;
+  std::filesystem::path identity_secret_file;  // exactly one of these two
+  std::filesystem::path identity_certificate_file;
   std::filesystem::path vault_ca_file;  // optional: keep the stored one when empty
 };
 

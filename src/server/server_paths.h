@@ -42,6 +42,10 @@ struct ServerPaths {
   std::filesystem::path identity_secret(std::string_view client_id) const {
     return dir / ("identity-" + std::string(client_id) + ".secret");
   }
+  // Certificate credential (private key + certificate PEM, 0600) used instead of the secret.
+  std::filesystem::path identity_certificate(std::string_view client_id) const {
+    return dir / ("identity-" + std::string(client_id) + ".pem");
+  }
   std::filesystem::path vault_ca() const { return dir / "vault-ca.pem"; }
   std::filesystem::path system_key() const { return dir / "system.key"; }
   std::filesystem::path tls_dir() const { return dir / "tls"; }

@@ -11,6 +11,7 @@
 #include "common/base64url.h"
 #include "common/durable_file.h"
 #include "common/status.h"
+#include "crypto/client_certificate.h"
 #include "crypto/jwt.h"
 #include "crypto/random.h"
 #include "crypto/x509.h"
@@ -384,6 +385,54 @@ Result<SecretBytes> NewClientSecret() {
   return secret;
 }
 
+// ---- Certificate credentials ----
+
+Result<std::vector<CertificateCredential>> LoadCertificates(SqliteDb& db,
+                                                            std::string_view object_id) {
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT key_id, certificate_der, added FROM "
+                                             "identity_certificates WHERE object_id=? ORDER BY "
+                                             "added, key_id"));
+  st.Bind(1, object_id);
+  std::vector<CertificateCredential> out;
+  while (true) {
+    PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) break;
+    CertificateCredential c;
+    c.key_id = st.ColumnText(0);
+    auto parsed = crypto::ParseClientCertificateDer(st.ColumnBlob(1));
+    if (!parsed) return Err(StatusCode::kDataLoss, "stored identity certificate is corrupt");
+    c.certificate = std::move(*parsed);
+    c.added = st.ColumnInt(2);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// The form parameters of a certificate credential, before anything is looked up.
+Status CheckAssertionParameters(const TokenRequest& req) {
+  if (!req.client_secret.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "AADSTS9002313: Invalid request. Send either client_secret or "
+                  "client_assertion, not both.");
+  }
+  if (req.client_assertion_type.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "AADSTS900144: The request body must contain the following parameter: "
+                  "'client_assertion_type'.");
+  }
+  if (req.client_assertion_type != kJwtBearerAssertionType) {
+    return Status(StatusCode::kInvalidArgument,
+                  "AADSTS9002313: Invalid request. The client_assertion_type must be '" +
+                      std::string(kJwtBearerAssertionType) + "'.");
+  }
+  if (req.client_assertion.empty()) {
+    return Status(StatusCode::kInvalidArgument,
+                  "AADSTS900144: The request body must contain the following parameter: "
+                  "'client_assertion'.");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 // ============================================================================================
@@ -414,6 +463,9 @@ struct VaultService::Impl {
   };
   std::mutex token_cache_mu;
   std::unordered_map<std::string, VerifiedToken> token_cache;
+
+  // jti values of accepted client assertions (certificate credentials), until they expire.
+  AssertionReplayCache assertion_replay;
 
   std::int64_t Now() const { return opt.now(); }
 
@@ -912,6 +964,7 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
   Impl& m = *impl_;
   VaultSettings settings = m.Settings();
   std::optional<Identity> who;
+  std::string credential;  // the audit record's id: which certificate signed, if one did
   auto issue = [&]() -> Result<IssuedToken> {
     if (!EqualsIgnoreCase(req.tenant, settings.tenant_id)) {
       return Err(StatusCode::kNotFound,
@@ -932,7 +985,11 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
     }
     if (req.client_id.empty()) return missing("client_id");
     if (req.scope.empty()) return missing("scope");
-    if (req.client_secret.empty()) return missing("client_assertion' or 'client_secret");
+    const bool use_assertion = !req.client_assertion.empty() || !req.client_assertion_type.empty();
+    if (req.client_secret.empty() && !use_assertion) {
+      return missing("client_assertion' or 'client_secret");
+    }
+    if (use_assertion) PGCMK_RETURN_IF_ERROR(CheckAssertionParameters(req));
     if (req.scope != settings.resource + "/.default") {
       return Err(StatusCode::kInvalidArgument,
                  "AADSTS70011: The provided request must include a 'scope' input parameter. The "
@@ -948,8 +1005,23 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
                      "' was not found in the directory '" + settings.tenant_id + "'.");
     }
     who = row->identity;
-    Bytes presented = crypto::Sha256(req.client_secret.reveal());
-    if (!ConstantTimeEquals(presented, row->secret_hash)) {
+    if (use_assertion) {
+      PGCMK_ASSIGN_OR_RETURN(auto certificates, m.store->Read([&](SqliteDb& db) {
+        return LoadCertificates(db, row->identity.object_id);
+      }));
+      AssertionExpectations expect;
+      expect.client_id = row->identity.client_id;
+      expect.audience = req.token_endpoint;
+      expect.now = m.Now();
+      expect.clock_skew_seconds = m.opt.clock_skew_seconds;
+      PGCMK_ASSIGN_OR_RETURN(ValidatedAssertion assertion,
+                             ValidateClientAssertion(req.client_assertion, expect, certificates));
+      credential = "certificates/" + assertion.thumbprint;
+      PGCMK_RETURN_IF_ERROR(m.assertion_replay.Remember(row->identity.client_id, assertion.jti,
+                                                        assertion.exp + expect.clock_skew_seconds,
+                                                        expect.now));
+    } else if (Bytes presented = crypto::Sha256(req.client_secret.reveal());
+               !ConstantTimeEquals(presented, row->secret_hash)) {
       return Err(StatusCode::kUnauthenticated,
                  "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in "
                  "the request is the client secret value, not the client secret ID, for a secret "
@@ -973,7 +1045,7 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
     return IssuedToken{std::move(token), m.opt.token_lifetime_seconds - 1};
   };
   Result<IssuedToken> r = issue();
-  return m.Finish(ctx, who ? &*who : nullptr, std::move(r), "");
+  return m.Finish(ctx, who ? &*who : nullptr, std::move(r), credential);
 }
 
 Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
@@ -2167,6 +2239,134 @@ Result<int> VaultService::RunScheduledWork() {
     }
   }
   return actions;
+}
+
+// ---- Certificate credentials of identities ------------------------------------------------
+
+Result<CertificateCredential> VaultService::AddIdentityCertificate(const RequestContext& ctx,
+                                                                   const Principal& who,
+                                                                   std::string_view name,
+                                                                   std::string_view pem) {
+  Impl& m = *impl_;
+  std::string object_id = "identities/" + std::string(name.substr(0, 64)) + "/certificates";
+  CertificateCredential cred;
+  Status pre = m.AuthorizeAdmin(who);
+  if (pre.ok()) {
+    auto parsed = pem.size() > 64 * 1024
+                      ? Result<crypto::ClientCertificate>(
+                            Err(StatusCode::kInvalidArgument, "the certificate is too large"))
+                      : crypto::ParseClientCertificatePem(pem);
+    if (!parsed) {
+      pre = parsed.error();
+    } else {
+      cred.certificate = std::move(*parsed);
+      cred.added = m.Now();
+      if (cred.certificate.not_after <= cred.added) {
+        pre = Status(StatusCode::kInvalidArgument, "the certificate has expired");
+      } else if (auto key_id = NewUuid(); !key_id) {
+        pre = key_id.error();
+      } else {
+        cred.key_id = *key_id;
+        object_id += "/" + cred.Thumbprint();
+      }
+    }
+  }
+  if (!pre.ok()) {
+    return m.Finish(ctx, &who.identity, Result<CertificateCredential>(Err(pre)), object_id);
+  }
+  return m.Mutate<CertificateCredential>(
+      ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<CertificateCredential> {
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
+        if (!row) {
+          return Err(StatusCode::kNotFound,
+                     "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+        }
+        PGCMK_ASSIGN_OR_RETURN(auto existing, LoadCertificates(db, row->identity.object_id));
+        for (const auto& c : existing) {
+          if (c.certificate.sha256 == cred.certificate.sha256) {
+            return Err(StatusCode::kAlreadyExists, "the certificate " + c.Thumbprint() +
+                                                       " is already registered for identity '" +
+                                                       row->identity.name + "'");
+          }
+        }
+        if (existing.size() >= static_cast<size_t>(kMaxCertificatesPerIdentity)) {
+          return Err(StatusCode::kFailedPrecondition,
+                     "an identity may have at most " + std::to_string(kMaxCertificatesPerIdentity) +
+                         " certificates");
+        }
+        PGCMK_ASSIGN_OR_RETURN(
+            auto st, db.Prepare("INSERT INTO identity_certificates(object_id, key_id, sha1, "
+                                "sha256, certificate_der, not_before, not_after, added) "
+                                "VALUES(?,?,?,?,?,?,?,?)"));
+        st.Bind(1, row->identity.object_id).Bind(2, cred.key_id);
+        st.BindBlob(3, cred.certificate.sha1).BindBlob(4, cred.certificate.sha256);
+        st.BindBlob(5, cred.certificate.der);
+        st.Bind(6, cred.certificate.not_before).Bind(7, cred.certificate.not_after);
+        st.Bind(8, cred.added);
+        PGCMK_RETURN_IF_ERROR(st.Run());
+        return cred;
+      });
+}
+
+Result<std::vector<CertificateCredential>> VaultService::ListIdentityCertificates(
+    const RequestContext& ctx, const Principal& who, std::string_view name) {
+  Impl& m = *impl_;
+  auto r = [&]() -> Result<std::vector<CertificateCredential>> {
+    PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
+    return m.store->Read([&](SqliteDb& db) -> Result<std::vector<CertificateCredential>> {
+      PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
+      if (!row) {
+        return Err(StatusCode::kNotFound,
+                   "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+      }
+      return LoadCertificates(db, row->identity.object_id);
+    });
+  }();
+  return m.Finish(ctx, &who.identity, std::move(r),
+                  "identities/" + std::string(name.substr(0, 64)) + "/certificates");
+}
+
+Result<CertificateCredential> VaultService::RemoveIdentityCertificate(
+    const RequestContext& ctx, const Principal& who, std::string_view name,
+    std::string_view key_id_or_thumbprint) {
+  Impl& m = *impl_;
+  std::string object_id = "identities/" + std::string(name.substr(0, 64)) + "/certificates/" +
+                          std::string(key_id_or_thumbprint.substr(0, 64));
+  Status pre = m.AuthorizeAdmin(who);
+  if (!pre.ok()) {
+    return m.Finish(ctx, &who.identity, Result<CertificateCredential>(Err(pre)), object_id);
+  }
+  return m.Mutate<CertificateCredential>(
+      ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<CertificateCredential> {
+        PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
+        if (!row) {
+          return Err(StatusCode::kNotFound,
+                     "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+        }
+        PGCMK_ASSIGN_OR_RETURN(auto certificates, LoadCertificates(db, row->identity.object_id));
+        auto it = std::find_if(certificates.begin(), certificates.end(), [&](const auto& c) {
+          return EqualsIgnoreCase(c.key_id, key_id_or_thumbprint) ||
+                 EqualsIgnoreCase(c.Thumbprint(), key_id_or_thumbprint);
+        });
+        if (it == certificates.end()) {
+          return Err(StatusCode::kNotFound, "identity '" + row->identity.name +
+                                                "' has no certificate " +
+                                                std::string(key_id_or_thumbprint.substr(0, 64)));
+        }
+        PGCMK_ASSIGN_OR_RETURN(
+            auto del,
+            db.Prepare("DELETE FROM identity_certificates WHERE object_id=? AND key_id=?"));
+        del.Bind(1, row->identity.object_id).Bind(2, it->key_id);
+        PGCMK_RETURN_IF_ERROR(del.Run());
+        // Tokens obtained with the removed certificate must stop working now, as after a secret
+        // rotation: the generation carried in every token of this identity moves on.
+        PGCMK_ASSIGN_OR_RETURN(auto gen, db.Prepare("UPDATE identities SET "
+                                                    "secret_generation=secret_generation+1 "
+                                                    "WHERE object_id=?"));
+        gen.Bind(1, row->identity.object_id);
+        PGCMK_RETURN_IF_ERROR(gen.Run());
+        return std::move(*it);
+      });
 }
 
 }  // namespace pgcmk::vault

@@ -23,6 +23,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "crypto/rsa_key.h"
+#include "vault/client_assertion.h"
 #include "vault/key_material.h"
 #include "vault/vault_store.h"
 #include "vault/vault_types.h"
@@ -108,6 +109,11 @@ struct TokenRequest {
   std::string client_id;
   SecretBytes client_secret;
   std::string scope;
+  // Certificate credential (instead of client_secret): a signed JWT, single use; never logged.
+  std::string client_assertion_type;
+  std::string client_assertion;
+  // The token endpoint URL the client posted to (origin + path): the assertion's audience.
+  std::string token_endpoint;
 };
 struct IssuedToken {
   std::string access_token;  // a credential: never log it
@@ -227,6 +233,22 @@ class VaultService {
                                   std::string_view name);
   Result<NewIdentity> RotateIdentitySecret(const RequestContext& ctx, const Principal& who,
                                            std::string_view name);
+  // Certificate credentials (public certificates only; see client_assertion.h). Add rejects
+  // certificates that are not RSA >= 2048, already expired, or already registered (kAlreadyExists),
+  // and more than kMaxCertificatesPerIdentity per identity. Remove takes the key id or the SHA-1
+  // thumbprint (hex) and bumps the identity's secret generation, which revokes every access token
+  // the identity holds (clients fetch new ones with their remaining credentials).
+  static constexpr int kMaxCertificatesPerIdentity = 20;
+  Result<CertificateCredential> AddIdentityCertificate(const RequestContext& ctx,
+                                                       const Principal& who, std::string_view name,
+                                                       std::string_view certificate_pem);
+  Result<std::vector<CertificateCredential>> ListIdentityCertificates(const RequestContext& ctx,
+                                                                      const Principal& who,
+                                                                      std::string_view name);
+  Result<CertificateCredential> RemoveIdentityCertificate(const RequestContext& ctx,
+                                                          const Principal& who,
+                                                          std::string_view name,
+                                                          std::string_view key_id_or_thumbprint);
   Result<AccessPolicy> SetPolicy(const RequestContext& ctx, const Principal& who,
                                  std::string_view identity, const std::vector<std::string>& perms,
                                  const std::vector<std::string>& roles);

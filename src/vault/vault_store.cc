@@ -56,6 +56,21 @@ CREATE TABLE IF NOT EXISTS audit(
   mac BLOB NOT NULL);
 )sql";
 
+// Added after format 1 shipped; creating it on open migrates existing vaults (older binaries
+// ignore the table, so the format version stays 1).
+constexpr std::string_view kSchemaIdentityCertificates = R"sql(
+CREATE TABLE IF NOT EXISTS identity_certificates(
+  object_id TEXT NOT NULL REFERENCES identities(object_id) ON DELETE CASCADE,
+  key_id TEXT NOT NULL UNIQUE,
+  sha1 BLOB NOT NULL,
+  sha256 BLOB NOT NULL,
+  certificate_der BLOB NOT NULL,
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  added INTEGER NOT NULL,
+  PRIMARY KEY(object_id, sha256));
+)sql";
+
 constexpr int kReaders = 4;
 
 void PutBigEndian64(std::uint64_t v, Bytes* out) {
@@ -67,6 +82,7 @@ Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path
                                                      SecretBytes audit_key) {
   PGCMK_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
   PGCMK_RETURN_IF_ERROR(writer.Exec(kSchema));
+  PGCMK_RETURN_IF_ERROR(writer.Exec(kSchemaIdentityCertificates));
   std::vector<std::unique_ptr<Reader>> readers;
   for (int i = 0; i < kReaders; ++i) {
     PGCMK_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));

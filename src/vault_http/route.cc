@@ -208,6 +208,14 @@ Route AdminRoute(std::string_view method, const std::vector<std::string>& s) {
     if (n == 3 && method == "DELETE") return set(Operation::kAdminDeleteIdentity);
     if (n == 4 && Lower(s[3]) == "rotatesecret" && method == "POST")
       return set(Operation::kAdminRotateIdentitySecret);
+    if (n == 4 && Lower(s[3]) == "certificates" && method == "POST")
+      return set(Operation::kAdminAddIdentityCertificate);
+    if (n == 4 && Lower(s[3]) == "certificates" && method == "GET")
+      return set(Operation::kAdminListIdentityCertificates);
+    if (n == 5 && Lower(s[3]) == "certificates" && method == "DELETE" && !s[4].empty()) {
+      r.credential = s[4];
+      return set(Operation::kAdminRemoveIdentityCertificate);
+    }
   } else if (what == "policies" && n == 3) {
     r.name = s[2];
     if (method == "PUT") return set(Operation::kAdminSetPolicy);
@@ -308,6 +316,10 @@ Route RouteRequest(std::string_view method, std::string_view target) {
     } else {
       r = NoRoute("The token endpoint accepts POST only");
     }
+  } else if (s.size() == 4 && Lower(s[1]) == "v2.0" && Lower(s[2]) == ".well-known" &&
+             Lower(s[3]) == "openid-configuration" && method == "GET") {
+    r.op = Operation::kOpenIdConfiguration;
+    r.tenant = s[0];
   } else {
     r = NoRoute("The request URI does not name a Key Vault operation");
   }
@@ -342,6 +354,10 @@ bool IsKeysApi(Operation op) {
     case Operation::kUnsupported:
       return true;
     case Operation::kToken:
+    case Operation::kOpenIdConfiguration:
+    case Operation::kAdminAddIdentityCertificate:
+    case Operation::kAdminListIdentityCertificates:
+    case Operation::kAdminRemoveIdentityCertificate:
     case Operation::kAdminGetVault:
     case Operation::kAdminEnablePurgeProtection:
     case Operation::kAdminCreateIdentity:
@@ -422,6 +438,14 @@ std::string_view AuditOperationName(Operation op) {
       return "IdentityDelete";
     case Operation::kAdminRotateIdentitySecret:
       return "IdentityRotateSecret";
+    case Operation::kAdminAddIdentityCertificate:
+      return "IdentityCertificateAdd";
+    case Operation::kAdminListIdentityCertificates:
+      return "IdentityCertificateList";
+    case Operation::kAdminRemoveIdentityCertificate:
+      return "IdentityCertificateRemove";
+    case Operation::kOpenIdConfiguration:
+      return "OpenIdConfiguration";
     case Operation::kAdminSetPolicy:
       return "VaultAccessPolicySet";
     case Operation::kAdminGetPolicy:

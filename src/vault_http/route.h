@@ -45,6 +45,7 @@ enum class Operation {
   kSign,
   kVerify,
   kToken,
+  kOpenIdConfiguration,  // GET /{tenant}/v2.0/.well-known/openid-configuration (for MSAL)
   kAdminGetVault,
   kAdminEnablePurgeProtection,
   kAdminCreateIdentity,
@@ -52,6 +53,9 @@ enum class Operation {
   kAdminGetIdentity,
   kAdminDeleteIdentity,
   kAdminRotateIdentitySecret,
+  kAdminAddIdentityCertificate,     // POST   /admin/identities/{name}/certificates
+  kAdminListIdentityCertificates,   // GET    /admin/identities/{name}/certificates
+  kAdminRemoveIdentityCertificate,  // DELETE /admin/identities/{name}/certificates/{id}
   kAdminSetPolicy,
   kAdminGetPolicy,
   kAdminDeletePolicy,
@@ -70,7 +74,8 @@ struct Route {
   Operation op = Operation::kNoRoute;
   std::string name;                          // key or identity name, percent-decoded
   std::string version;                       // empty = latest
-  std::string tenant;                        // token endpoint only
+  std::string tenant;                        // token endpoint and OpenID configuration only
+  std::string credential;                    // certificate key id or thumbprint (remove)
   std::map<std::string, std::string> query;  // decoded names and values
   std::string detail;                        // why kNoRoute/kUnsupported, for the error message
 };

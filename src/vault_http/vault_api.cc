@@ -268,6 +268,9 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
     std::string& secret = form["client_secret"];
     tr.client_secret = SecretBytes::CopyFrom(AsBytes(secret));
     SecureZero(secret.data(), secret.size());
+    tr.client_assertion_type = form["client_assertion_type"];
+    tr.client_assertion = std::move(form["client_assertion"]);
+    tr.token_endpoint = ctx.origin + ctx.request_uri;  // the path as sent, query dropped
     Result<vault::IssuedToken> t =
         ctype.starts_with("application/x-www-form-urlencoded")
             ? service_.IssueToken(ctx, tr)
@@ -290,6 +293,26 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
                     {"ext_expires_in", t->expires_in},
                     {"access_token", t->access_token}}
                    .dump();
+    return res;
+  }
+
+  // ---- OpenID Connect discovery (public metadata, so MSAL can use the token endpoint) ----
+  if (route.op == Operation::kOpenIdConfiguration) {
+    const bool known_tenant = vault::EqualsIgnoreCase(route.tenant, settings.tenant_id);
+    Status audited = service_.RecordRejectedRequest(
+        ctx, nullptr,
+        known_tenant
+            ? Status::Ok()
+            : Status(StatusCode::kNotFound,
+                     "AADSTS90002: Tenant '" + Printable(route.tenant, 64) + "' not found."));
+    if (!known_tenant || !audited.ok()) {
+      TokenError e = ToTokenError(audited);
+      res.status = e.status;
+      res.body = TokenErrorBody(e, audited.message(), ctx.request_id);
+      return res;
+    }
+    res.status = 200;
+    res.body = OpenIdConfigurationJson(ctx.origin, settings.tenant_id).dump();
     return res;
   }
 
@@ -630,6 +653,25 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       out["clientSecret"] = std::string(AsStringView(id->client_secret.reveal()));
       return ok(out);
     }
+    case Operation::kAdminAddIdentityCertificate: {
+      VAULT_HTTP_TRY(body, ParseObject(request.body));
+      VAULT_HTTP_TRY(pem, ReqString(*body, "certificate"));
+      auto c = service_.AddIdentityCertificate(ctx, p, route.name, *pem);
+      if (!c) return error(c.error());
+      return ok(CertificateCredentialJson(*c));
+    }
+    case Operation::kAdminListIdentityCertificates: {
+      auto list = service_.ListIdentityCertificates(ctx, p, route.name);
+      if (!list) return error(list.error());
+      json value = json::array();
+      for (const auto& c : *list) value.push_back(CertificateCredentialJson(c));
+      return ok({{"value", value}});
+    }
+    case Operation::kAdminRemoveIdentityCertificate: {
+      auto c = service_.RemoveIdentityCertificate(ctx, p, route.name, route.credential);
+      if (!c) return error(c.error());
+      return ok(CertificateCredentialJson(*c));
+    }
     case Operation::kAdminSetPolicy: {
       VAULT_HTTP_TRY(body, ParseObject(request.body));
       VAULT_HTTP_TRY(perms, OptStringList(*body, "keyPermissions"));
@@ -679,6 +721,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       return ok(out);
     }
     case Operation::kToken:
+    case Operation::kOpenIdConfiguration:
     case Operation::kUnsupported:
     case Operation::kNoRoute:
       break;

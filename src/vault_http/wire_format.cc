@@ -112,7 +112,7 @@ std::string TokenErrorBody(const TokenError& e, std::string_view description,
 }
 
 vault::AuditOutcome AuditOutcomeFor(std::string_view operation, const Status& status) {
-  if (operation == "Authentication") {
+  if (operation == "Authentication" || operation == "OpenIdConfiguration") {
     TokenError e = ToTokenError(status);
     return {e.status, status.ok() ? "OK" : e.error};
   }
@@ -220,6 +220,38 @@ json SettingsJson(const vault::VaultSettings& s) {
           {"retentionDays", s.retention_days},
           {"purgeProtection", s.purge_protection},
           {"recoveryLevel", s.RecoveryLevel()}};
+}
+
+json CertificateCredentialJson(const vault::CertificateCredential& c) {
+  return {{"keyId", c.key_id},
+          {"type", "AsymmetricX509Cert"},
+          {"usage", "Verify"},
+          {"thumbprint", c.Thumbprint()},
+          {"x5t", c.X5t()},
+          {"x5t#S256", c.X5tS256()},
+          {"subject", c.certificate.subject},
+          {"keySize", c.certificate.key_bits},
+          {"notBefore", c.certificate.not_before},
+          {"notAfter", c.certificate.not_after},
+          {"added", c.added},
+          {"certificate", Base64Encode(c.certificate.der)}};
+}
+
+json OpenIdConfigurationJson(std::string_view origin, std::string_view tenant_id) {
+  const std::string authority = std::string(origin) + "/" + std::string(tenant_id);
+  return {{"issuer", authority + "/v2.0"},
+          {"token_endpoint", authority + "/oauth2/v2.0/token"},
+          {"authorization_endpoint", authority + "/oauth2/v2.0/authorize"},
+          {"jwks_uri", authority + "/discovery/v2.0/keys"},
+          {"grant_types_supported", {"client_credentials"}},
+          {"token_endpoint_auth_methods_supported", {"client_secret_post", "private_key_jwt"}},
+          {"token_endpoint_auth_signing_alg_values_supported", {"RS256", "PS256"}},
+          {"response_types_supported", {"token"}},
+          {"scopes_supported", json::array()},
+          {"subject_types_supported", {"pairwise"}},
+          {"id_token_signing_alg_values_supported", {"RS256"}},
+          {"tenant_region_scope", nullptr},
+          {"cloud_instance_name", "pgcmk.local"}};
 }
 
 }  // namespace pgcmk::vault_http

@@ -36,7 +36,8 @@ TokenError ToTokenError(const Status& status);
 std::string TokenErrorBody(const TokenError& e, std::string_view description,
                            std::string_view correlation_id);
 
-// Audit outcome consistent with the two mappings above.
+// Audit outcome consistent with the two mappings above (the token endpoint's for "Authentication"
+// and "OpenIdConfiguration").
 vault::AuditOutcome AuditOutcomeFor(std::string_view operation, const Status& status);
 
 std::string KeyId(std::string_view origin, std::string_view name, std::string_view version);
@@ -55,5 +56,10 @@ nlohmann::json RotationPolicyJson(std::string_view origin, std::string_view name
 nlohmann::json IdentityJson(const vault::Identity& id, std::string_view tenant_id);
 nlohmann::json PolicyJson(const vault::AccessPolicy& p);
 nlohmann::json SettingsJson(const vault::VaultSettings& s);
+// {"keyId","type":"AsymmetricX509Cert","usage":"Verify","thumbprint","x5t","x5t#S256",
+//  "subject","keySize","notBefore","notAfter","added","certificate":<base64 DER>}
+nlohmann::json CertificateCredentialJson(const vault::CertificateCredential& c);
+// The OpenID Connect discovery document of the tenant's authority <origin>/<tenant>/v2.0.
+nlohmann::json OpenIdConfigurationJson(std::string_view origin, std::string_view tenant_id);
 
 }  // namespace pgcmk::vault_http

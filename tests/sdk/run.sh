@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Azure SDK compatibility suite: starts a fresh vault (HTTPS, its own private CA) on loopback,
-# creates the identities the suite needs with the pgcmk CLI, and runs sdk.test.mjs with Node's
-# built-in test runner against it using the official @azure/keyvault-keys package.
+# creates the identities the suite needs with the pgcmk CLI, and runs sdk.test.mjs and
+# identity.test.mjs with Node's built-in test runner against it using the official
+# @azure/keyvault-keys and @azure/identity (MSAL) packages.
 # Usage: run.sh PATH_TO_PGCMK
 set -euo pipefail
 PGCMK=${1:?usage: run.sh PATH_TO_PGCMK}
 cd "$(dirname "$0")"
-if [[ ! -d node_modules/@azure/keyvault-keys ]]; then
+if [[ ! -d node_modules/@azure/keyvault-keys || ! -d node_modules/@azure/identity ]]; then
   npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 fi
 WORK=$(mktemp -d /tmp/vault-sdk-XXXXXX)
@@ -25,4 +26,6 @@ export VAULT_URL=$(tr -d '\n' < "$WORK/vault/vault.url")
 export VAULT_CA="$WORK/vault/tls/ca.pem"
 export VAULT_ADMIN_CREDENTIAL="$WORK/vault/admin.credential"
 export PGCMK VAULT_DATA_DIR="$WORK/vault" VAULT_WORK="$WORK"
-timeout 540 node --test --test-concurrency=1 --test-reporter=spec sdk.test.mjs
+# MSAL (inside @azure/identity) has no per-call CA option: trust the vault's CA process-wide.
+export NODE_EXTRA_CA_CERTS="$VAULT_CA"
+timeout 540 node --test --test-concurrency=1 --test-reporter=spec sdk.test.mjs identity.test.mjs

@@ -5,12 +5,17 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+
+#include "crypto/random.h"
+#include "kms/azure_key_vault_client.h"
+#include "kms/client_credentials_token_provider.h"
 
 namespace pgcmk::vault_test {
 namespace {
@@ -619,6 +624,87 @@ TEST(VaultTlsTest, ServesHttpsWithItsPrivateCaAndRefusesTls11) {
   // No private key in clear anywhere in the data directory.
   std::string grep = "grep -rl 'PRIVATE KEY' " + d.dir().string() + " >/dev/null 2>&1";
   EXPECT_NE(std::system(grep.c_str()), 0);
+}
+
+// Certificate credentials end to end: the CLI generates a key + self-signed certificate into a
+// new 0600 file and registers the certificate; the kms client (what a CMK server's supervisor
+// uses) gets tokens with signed client assertions and wraps/unwraps over HTTPS; removing the
+// certificate locks it out at once; registering it again from the bundle file restores access.
+TEST(VaultCertificateCredentialTest, KmsClientWithCertificateWrapsAndUnwraps) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/true);
+  auto cli = [&](std::vector<std::string> args) {
+    for (auto& a : d.ConnArgs()) args.push_back(a);
+    return RunPgcmk(args);
+  };
+  const std::string secret_file = (dir.path() / "app.secret").string();
+  auto [rc, out] =
+      cli({"vault", "identity", "create", "app", "--secret-file", secret_file, "--output", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  const std::string client_id = json::parse(out)["clientId"];
+  const std::string pem = (dir.path() / "app.pem").string();
+  std::tie(rc, out) = cli({"vault", "identity", "cert", "create", "app", "--out", pem});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("registered certificate"), std::string::npos) << out;
+  struct stat st {};
+  ASSERT_EQ(::stat(pem.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string bundle = ReadFile(pem);
+  EXPECT_NE(bundle.find("BEGIN PRIVATE KEY"), std::string::npos);
+  EXPECT_NE(bundle.find("BEGIN CERTIFICATE"), std::string::npos);
+  std::tie(rc, out) = cli({"vault", "identity", "cert", "create", "app", "--out", pem});
+  EXPECT_EQ(rc, 5) << out;  // refuses to overwrite
+  EXPECT_EQ(ReadFile(pem), bundle);
+  std::tie(rc, out) = cli({"vault", "identity", "cert", "list", "app", "--output", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  json list = json::parse(out)["value"];
+  ASSERT_EQ(list.size(), 1u);
+  const std::string thumbprint = list[0]["thumbprint"];
+  EXPECT_EQ(out.find("PRIVATE"), std::string::npos);
+  ASSERT_EQ(
+      cli({"vault", "policy", "set", "app", "--role", "Key Vault Crypto Service Encryption User"})
+          .first,
+      0);
+  ASSERT_EQ(cli({"vault", "key", "create", "kek", "--size", "2048"}).first, 0);
+
+  kms::HttpOptions http;
+  http.ca_file = d.dir() / "tls" / "ca.pem";
+  auto tokens = kms::ClientCredentialsTokenProvider::FromCertificateFile(client_id, pem, http);
+  ASSERT_TRUE(tokens.has_value()) << tokens.error().ToString();
+  kms::AzureKeyVaultClientOptions options;
+  options.http = http;
+  kms::AzureKeyVaultClient client(std::move(*tokens), options);
+  auto dek = crypto::RandomSecret(32);
+  ASSERT_TRUE(dek.has_value());
+  auto wrapped = client.WrapKey(d.url() + "/keys/kek", "RSA-OAEP-256", *dek);
+  ASSERT_TRUE(wrapped.has_value()) << wrapped.error().ToString();
+  auto unwrapped = client.UnwrapKey(wrapped->kid, "RSA-OAEP-256", wrapped->wrapped);
+  ASSERT_TRUE(unwrapped.has_value()) << unwrapped.error().ToString();
+  EXPECT_TRUE(*unwrapped == *dek);
+
+  // The token endpoint recorded a certificate login, and never the assertion.
+  std::tie(rc, out) =
+      cli({"vault", "audit", "show", "--operation", "Authentication", "--output", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("certificates/" + thumbprint), std::string::npos) << out;
+  EXPECT_EQ(out.find("client_assertion"), std::string::npos);
+  EXPECT_EQ(out.find("eyJ"), std::string::npos);  // no JWT anywhere
+
+  // Removing the certificate revokes the cached token and refuses new assertions.
+  std::tie(rc, out) = cli({"vault", "identity", "cert", "remove", "app", thumbprint});
+  ASSERT_EQ(rc, 0) << out;
+  auto denied = client.UnwrapKey(wrapped->kid, "RSA-OAEP-256", wrapped->wrapped);
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_EQ(denied.error().code(), StatusCode::kUnauthenticated) << denied.error().ToString();
+
+  // `cert add` reads the bundle but sends only the certificate; access comes back.
+  std::tie(rc, out) = cli({"vault", "identity", "cert", "add", "app", "--cert", pem});
+  ASSERT_EQ(rc, 0) << out;
+  auto again = client.UnwrapKey(wrapped->kid, "RSA-OAEP-256", wrapped->wrapped);
+  ASSERT_TRUE(again.has_value()) << again.error().ToString();
+  EXPECT_TRUE(*again == *dek);
+  // The client secret keeps working next to the certificate.
+  EXPECT_FALSE(d.Token(client_id, ReadFile(secret_file)).empty());
 }
 
 }  // namespace
