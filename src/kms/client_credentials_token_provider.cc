@@ -80,7 +80,7 @@ Status CheckChallengeAuthority(const AuthChallenge& challenge, std::string_view 
                 "the key vault at " + std::string(vault_origin) + " names the token authority " +
                     url->origin() +
                     ", which is neither the vault itself nor Microsoft Entra ID; refusing to send "
-                    "the identity's client secret there");
+                    "the identity's client credential there");
 }
 
 ClientCredentialsTokenProvider::ClientCredentialsTokenProvider(std::string client_id,

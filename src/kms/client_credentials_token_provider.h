@@ -14,11 +14,13 @@
 // where the JWT is signed PS256 with the certificate's private key, its header names the
 // certificate by "x5t#S256", and its claims are aud = the token endpoint, iss = sub = client id,
 // a random jti, nbf = iat = now, exp = now + 5 minutes (a fresh assertion per token request).
-// and caches each token (per token endpoint and scope) until shortly before it expires: 60 s, or
+// It caches each token (per token endpoint and scope) until shortly before it expires: 60 s, or
 // half the lifetime for tokens shorter than 2 minutes. The client secret is held in SecretBytes
-// and sent only to an https token endpoint named by a challenge (http only when the HttpOptions
+// (the certificate's key in an OpenSSL key object, parsed from SecretBytes) and the credential is
+// sent only to an https token endpoint named by a challenge (http only when the HttpOptions
 // allow it). An answer of 400/401 from the token endpoint (invalid_client, unauthorized_client,
-// ...) is kUnauthenticated: the identity was deleted or its secret rotated or revoked.
+// ...) is kUnauthenticated: the identity was deleted or its secret rotated, or its certificate
+// removed or expired.
 // Thread safety: GetToken may be called concurrently.
 #pragma once
 
@@ -48,10 +50,10 @@ struct AuthChallenge {
 // Bearer challenge.
 Result<AuthChallenge> ParseBearerChallenge(std::string_view www_authenticate);
 
-// The client secret may only go to a token endpoint we trust: the vault's own origin (pgcmk's
+// The client credential may only go to a token endpoint we trust: the vault's own origin (pgcmk's
 // self-hosted vault serves its token endpoint there) or Microsoft Entra ID's https authorities.
 // A challenge naming anything else is refused (kFailedPrecondition), so a vault URL pointing at a
-// hostile or misconfigured server cannot harvest the identity's secret.
+// hostile or misconfigured server cannot harvest the identity's secret (or an assertion).
 Status CheckChallengeAuthority(const AuthChallenge& challenge, std::string_view vault_origin);
 
 class TokenProvider {
