@@ -29,3 +29,26 @@ export PGCMK VAULT_DATA_DIR="$WORK/vault" VAULT_WORK="$WORK"
 # MSAL (inside @azure/identity) has no per-call CA option: trust the vault's CA process-wide.
 export NODE_EXTRA_CA_CERTS="$VAULT_CA"
 timeout 540 node --test --test-concurrency=1 --test-reporter=spec sdk.test.mjs identity.test.mjs
+
+# The by-hand example of docs/vault.md's quick start, exactly as a person runs it (from the repo
+# root, without NODE_EXTRA_CA_CERTS), with an identity that may only get/wrap/unwrap.
+"$PGCMK" vault identity create example-app --secret-file "$WORK/example-app.secret" --output json \
+  --data-dir "$WORK/vault" >"$WORK/example-app.json"
+"$PGCMK" vault key create example-kek --kty RSA --size 3072 --data-dir "$WORK/vault" >/dev/null
+"$PGCMK" vault policy set example-app --role "Key Vault Crypto Service Encryption User" \
+  --data-dir "$WORK/vault" >/dev/null
+field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/example-app.json" "$1"; }
+out=$(cd ../.. && env -u NODE_EXTRA_CA_CERTS -u VAULT_URL -u VAULT_CA VAULT_DIR="$WORK/vault" \
+  TENANT_ID=$(field tenantId) CLIENT_ID=$(field clientId) SECRET_FILE="$WORK/example-app.secret" \
+  KEY=example-kek timeout 120 node tests/sdk/wrap-unwrap.mjs)
+echo "$out"
+grep -q "unwrapped it again with the vault: identical" <<<"$out"
+# Without the role the same example is refused (403 from the vault, non-zero exit).
+"$PGCMK" vault policy delete example-app --data-dir "$WORK/vault" >/dev/null
+if (cd ../.. && env -u NODE_EXTRA_CA_CERTS -u VAULT_URL -u VAULT_CA VAULT_DIR="$WORK/vault" \
+  TENANT_ID=$(field tenantId) CLIENT_ID=$(field clientId) SECRET_FILE="$WORK/example-app.secret" \
+  KEY=example-kek timeout 120 node tests/sdk/wrap-unwrap.mjs >"$WORK/denied.out" 2>&1); then
+  echo "wrap-unwrap.mjs succeeded without a policy"; exit 1
+fi
+grep -q -i "forbidden\|403\|not authorized\|does not have" "$WORK/denied.out" || { cat "$WORK/denied.out"; exit 1; }
+echo "wrap-unwrap.mjs example: ok (and refused once the policy is deleted)"
