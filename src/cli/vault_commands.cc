@@ -221,7 +221,10 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   auto service = vault::VaultService::Open(dir, so);
   if (!service) return service.error();
 
-  if (!o.insecure_http) {
+  if (o.insecure_http) {
+    o.own_hosts = {"localhost", "127.0.0.1", "::1"};
+    if (!o.host.empty() && o.host != "0.0.0.0" && o.host != "::") o.own_hosts.push_back(o.host);
+  } else {
     std::vector<std::string> dns = {"localhost"};
     std::vector<std::string> ips = {"127.0.0.1", "::1"};
     auto add_host = [&](std::string h) {
@@ -243,6 +246,8 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
       }
       add_host(h);
     }
+    o.own_hosts = dns;
+    o.own_hosts.insert(o.own_hosts.end(), ips.begin(), ips.end());
     auto tls = (*service)->ServerTlsMaterial(dns, ips);
     if (!tls) return tls.error();
     o.tls_cert_chain_pem = tls->certificate_chain_pem;

@@ -71,11 +71,18 @@ Result<size_t> RemoveStaleTemporaryFiles(const std::filesystem::path& path) {
 
 namespace {
 template <typename Buffer, typename Make>
-Result<Buffer> ReadInto(const std::filesystem::path& path, size_t max_size, Make make) {
-  auto fd = OpenFile(path.c_str(), O_RDONLY);
+Result<Buffer> ReadInto(const std::filesystem::path& path, size_t max_size, Make make,
+                        bool private_file = false) {
+  // A private file is checked on the descriptor that is read (no check-then-open race); O_NONBLOCK
+  // keeps a FIFO put in its place from blocking the open.
+  auto fd = OpenFile(path.c_str(), private_file ? O_RDONLY | O_NOFOLLOW | O_NONBLOCK : O_RDONLY);
   if (!fd) return Err(fd.error());
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return Err(Status::FromErrno(errno, "stat " + path.string()));
+  if (private_file && (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0)) {
+    return Err(StatusCode::kFailedPrecondition,
+               path.string() + " must be a regular file readable by its owner only (chmod 600)");
+  }
   if (static_cast<size_t>(st.st_size) > max_size) {
     return Err(StatusCode::kResourceExhausted, path.string() + " is larger than expected");
   }
@@ -100,6 +107,11 @@ Result<Bytes> ReadWholeFile(const std::filesystem::path& path, size_t max_size) 
 
 Result<SecretBytes> ReadSecretFile(const std::filesystem::path& path, size_t max_size) {
   return ReadInto<SecretBytes>(path, max_size, [](size_t n) { return SecretBytes(n); });
+}
+
+Result<SecretBytes> ReadPrivateSecretFile(const std::filesystem::path& path, size_t max_size) {
+  return ReadInto<SecretBytes>(
+      path, max_size, [](size_t n) { return SecretBytes(n); }, /*private_file=*/true);
 }
 
 Status CreateDirectoryDurably(const std::filesystem::path& dir, mode_t mode) {

@@ -35,6 +35,11 @@ Result<Bytes> ReadWholeFile(const std::filesystem::path& path, size_t max_size =
 // Reads a whole (small) file straight into locked memory, for key files.
 Result<SecretBytes> ReadSecretFile(const std::filesystem::path& path, size_t max_size = 1u << 20);
 
+// ReadSecretFile for a file that must be private: not a symlink, a regular file, no group or
+// other permission bits — checked on the descriptor that is read (FailedPrecondition otherwise).
+Result<SecretBytes> ReadPrivateSecretFile(const std::filesystem::path& path,
+                                          size_t max_size = 1u << 20);
+
 // Creates `dir` (and parents) if missing, with `mode` on the leaf, and fsyncs the parent.
 Status CreateDirectoryDurably(const std::filesystem::path& dir, mode_t mode = 0700);
 

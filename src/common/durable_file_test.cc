@@ -54,6 +54,31 @@ TEST_F(DurableFileTest, ReadRefusesOversizeFiles) {
   EXPECT_EQ(s->size(), 100u);
 }
 
+TEST_F(DurableFileTest, PrivateSecretFileMustBeAPrivateRegularFile) {
+  const auto key = dir_ / "key.pem";
+  ASSERT_TRUE(WriteFileAtomically(key, AsBytes("secret"), 0600).ok());
+  auto ok = ReadPrivateSecretFile(key);
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ(AsStringView(ok->reveal()), "secret");
+
+  ASSERT_EQ(::chmod(key.c_str(), 0640), 0);
+  auto loose = ReadPrivateSecretFile(key);
+  ASSERT_FALSE(loose.has_value());
+  EXPECT_EQ(loose.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(loose.error().message().find("owner only"), std::string::npos);
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+
+  // A symlink to a private file is not followed; a FIFO neither blocks nor passes.
+  const auto link = dir_ / "link.pem";
+  std::filesystem::create_symlink(key, link);
+  EXPECT_FALSE(ReadPrivateSecretFile(link).has_value());
+  const auto fifo = dir_ / "fifo.pem";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto f = ReadPrivateSecretFile(fifo);
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(DurableFileTest, CreateDirectoryDurablySetsMode) {
   const auto d = dir_ / "a" / "b";
   ASSERT_TRUE(CreateDirectoryDurably(d, 0700).ok());

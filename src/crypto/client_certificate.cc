@@ -61,6 +61,12 @@ Result<ClientCertificate> Describe(X509* cert) {
                                                  " bits; 2048 to 16384 are accepted");
   }
   c.public_key_der = internal::PublicKeyDer(pkey);
+  // The same shape checks as at every login (odd exponent > 1, ...), so that a certificate that
+  // could never log in is refused when it is registered.
+  if (auto key = RsaPublicKey::FromDer(c.public_key_der); !key) {
+    return Err(StatusCode::kInvalidArgument,
+               "the certificate's RSA key is not acceptable: " + key.error().message());
+  }
   c.sha1 = internal::Digest(EVP_sha1(), c.der);
   c.sha256 = internal::Digest(EVP_sha256(), c.der);
   if (c.public_key_der.empty() || c.sha1.size() != 20 || c.sha256.size() != 32) {

@@ -48,7 +48,12 @@ Result<std::unique_ptr<kms::KmsClient>> OpenKeyClient(const Manifest& manifest,
       identity.client_id = manifest.identity_client_id;
       std::error_code ec;
       const auto certificate = paths.identity_certificate(manifest.identity_client_id);
-      if (std::filesystem::exists(certificate, ec)) {
+      const bool has_certificate = std::filesystem::exists(certificate, ec);
+      if (ec) {  // never fall back to the secret because the certificate could not be looked at
+        return Err(StatusCode::kIoError, "cannot look for the certificate credential " +
+                                             certificate.string() + ": " + ec.message());
+      }
+      if (has_certificate) {
         auto pem = ReadSecretFile(certificate, 1 << 20);
         if (!pem) {
           return Err(

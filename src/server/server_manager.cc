@@ -72,16 +72,8 @@ Result<GivenCredential> ReadIdentityCredential(const std::filesystem::path& secr
     PGCMK_ASSIGN_OR_RETURN(out.bytes, ReadFirstLineSecret(secret_file, "identity secret"));
     return out;
   }
-  struct stat st {};
-  if (::stat(certificate_file.c_str(), &st) != 0) {
-    return Err(Status::FromErrno(errno, "stat " + certificate_file.string()));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return Err(StatusCode::kFailedPrecondition,
-               "the certificate credential file " + certificate_file.string() +
-                   " holds a private key and must be readable by its owner only (chmod 600)");
-  }
-  auto pem = ReadSecretFile(certificate_file, 1 << 20);
+  // It holds a private key: only a private regular file is accepted (checked on what is read).
+  auto pem = ReadPrivateSecretFile(certificate_file, 1 << 20);
   if (!pem) return Err(pem.error().WithContext("reading the identity certificate credential"));
   if (auto parsed = crypto::ParseClientCertificateCredential(*pem); !parsed) {
     return Err(parsed.error().WithContext(certificate_file.string()));
@@ -110,8 +102,14 @@ Status StoreIdentityCredential(const ServerPaths& paths, const std::string& clie
   const auto drop = credential.certificate ? paths.identity_secret(client_id)
                                            : paths.identity_certificate(client_id);
   PGCMK_RETURN_IF_ERROR(WriteFileAtomically(keep, credential.bytes.reveal(), 0600));
+  // Absent is the common case; a leftover that cannot be removed would be used instead of the
+  // credential just given (OpenKeyClient prefers the certificate), so that fails the change.
   std::error_code ec;
-  std::filesystem::remove(drop, ec);  // absent is the common case
+  std::filesystem::remove(drop, ec);
+  if (ec) {
+    return Status(StatusCode::kIoError, "cannot remove the previous identity credential " +
+                                            drop.string() + ": " + ec.message());
+  }
   return Status::Ok();
 }
 

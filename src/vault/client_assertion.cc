@@ -147,6 +147,14 @@ Result<ValidatedAssertion> ValidateClientAssertion(
                 "parameter. Review the documentation at "
                 "https://learn.microsoft.com/entra/identity-platform/certificate-credentials ."));
   }
+  if (expect.audience.empty()) {
+    // The request reached the vault under a name it is not known by (not its certificate's names
+    // or --public-url): no audience can be bound to this vault.
+    return Err(
+        Invalid("AADSTS700023: Client assertion audience claim does not match Realm issuer: the "
+                "token endpoint was addressed by a host name this vault is not known by; use the "
+                "vault's own address."));
+  }
   bool audience_ok = false;
   if (auto aud = claims.find("aud"); aud != claims.end()) {
     if (aud->is_string()) {
@@ -176,9 +184,15 @@ Result<ValidatedAssertion> ValidateClientAssertion(
         Invalid("AADSTS700024: Client assertion is not within its valid time range: it "
                 "has no 'exp' claim."));
   }
-  if (*exp <= now - skew || (nbf && *nbf > now + skew) || (iat && *iat > now + skew)) {
-    return Err(
-        Invalid("AADSTS700024: Client assertion is not within its valid time range." + window()));
+  // Every time is bounded before any arithmetic (int64 claims could overflow it): nbf and iat no
+  // earlier than one maximum lifetime ago, exp no later than one maximum lifetime ahead.
+  const std::int64_t earliest = now - expect.max_lifetime_seconds - skew;
+  const std::int64_t latest = now + expect.max_lifetime_seconds + skew;
+  if (*exp <= now - skew || *exp > latest || (nbf && (*nbf > now + skew || *nbf < earliest)) ||
+      (iat && (*iat > now + skew || *iat < earliest))) {
+    return Err(Invalid(
+        "AADSTS700024: Client assertion is not within its valid time range (at most " +
+        std::to_string(expect.max_lifetime_seconds) + " seconds long, starting now)." + window()));
   }
   const std::int64_t start = nbf ? *nbf : iat ? *iat : now;
   if (*exp - start > expect.max_lifetime_seconds) {

@@ -5,10 +5,13 @@
 //            "x5t#S256":b64url(SHA-256(cert DER))?, "x5c":[b64(cert DER), ...]?}
 //           at least one of x5t / x5t#S256, naming a certificate registered for the identity
 //           (both, if given, must name the same one; x5c[0], if given, must be that certificate);
-//   claims  {"aud": the token endpoint URL the client posted to (a string, or an array holding
-//            it), "iss" = "sub" = client_id, "exp", "nbf"?, "iat"?, "jti"}.
-// Time rules (`skew` = VaultServiceOptions::clock_skew_seconds): exp > now - skew; nbf and iat
-// <= now + skew; exp - (nbf, else iat, else now) <= max_lifetime (10 minutes, what MSAL sends).
+//   claims  {"aud": the token endpoint URL the client posted to, at an origin this vault is
+//            known by (a string, or an array holding it; an empty expected audience refuses every
+//            assertion), "iss" = "sub" = client_id, "exp", "nbf"?, "iat"?, "jti"}.
+// Time rules (`skew` = VaultServiceOptions::clock_skew_seconds), all checked before any
+// arithmetic: now - skew < exp <= now + max_lifetime + skew; nbf and iat within
+// [now - max_lifetime - skew, now + skew]; exp - (nbf, else iat, else now) <= max_lifetime
+// (10 minutes, what MSAL sends).
 // The certificate must be inside its own validity window at `now`. A jti is accepted once per
 // client until its exp (AssertionReplayCache).
 //

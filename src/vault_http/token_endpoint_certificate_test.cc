@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/base64url.h"
@@ -49,7 +50,9 @@ class TokenEndpointCertificateTest : public ::testing::Test {
     auto s = vault::VaultService::Open(dir_ / "v", o);
     ASSERT_TRUE(s.has_value());
     service_ = std::move(*s);
-    api_ = std::make_unique<VaultApi>(*service_, ApiOptions{"", "https"});
+    ApiOptions api_options;
+    api_options.own_origins = {"https://" + std::string(kHost)};
+    api_ = std::make_unique<VaultApi>(*service_, api_options);
     cred_ = json::parse(AsStringView(*ReadWholeFile(dir_ / "v" / "admin.credential")));
     tenant_ = cred_["tenantId"].get<std::string>();
     HttpResponse t = Token("client_id=" + cred_["clientId"].get<std::string>() +
@@ -79,7 +82,7 @@ class TokenEndpointCertificateTest : public ::testing::Test {
     r.target = target;
     r.body = body;
     r.remote_addr = "127.0.0.1";
-    r.headers["host"] = kHost;
+    r.headers["host"] = host_;
     if (!body.empty()) r.headers["content-type"] = ctype;
     if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
     return api_->Handle(r);
@@ -91,21 +94,27 @@ class TokenEndpointCertificateTest : public ::testing::Test {
                     "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
                 "", "application/x-www-form-urlencoded");
   }
+  static std::int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
   std::string Assertion(std::string jti, std::string audience = "",
                         crypto::JwsAlgorithm alg = crypto::JwsAlgorithm::kPs256) {
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+    const std::int64_t now = Now();
+    return SignedAssertion({{"jti", jti}, {"nbf", now}, {"exp", now + 300}}, audience, alg);
+  }
+  // Signed with the registered key; `times` supplies jti and any of nbf/iat/exp verbatim.
+  std::string SignedAssertion(const json& times, std::string audience = "",
+                              crypto::JwsAlgorithm alg = crypto::JwsAlgorithm::kPs256) {
     json header = {{"typ", "JWT"}};
     header[alg == crypto::JwsAlgorithm::kPs256 ? "x5t#S256" : "x5t"] =
         Base64UrlEncode(alg == crypto::JwsAlgorithm::kPs256 ? cert_->sha256 : cert_->sha1);
     json claims = {
         {"aud", audience.empty() ? "https://" + std::string(kHost) + TokenPath() : audience},
         {"iss", client_id_},
-        {"sub", client_id_},
-        {"jti", jti},
-        {"nbf", now},
-        {"exp", now + 300}};
+        {"sub", client_id_}};
+    claims.update(times);
     return *crypto::SignJws(*key_, alg, header.dump(), claims.dump());
   }
   HttpResponse AssertionToken(const std::string& assertion) {
@@ -129,6 +138,7 @@ class TokenEndpointCertificateTest : public ::testing::Test {
     return json::parse(r.body);
   }
 
+  std::string host_ = kHost;  // the Host header of requests
   std::filesystem::path dir_;
   std::unique_ptr<vault::VaultService> service_;
   std::unique_ptr<VaultApi> api_;
@@ -242,6 +252,72 @@ TEST_F(TokenEndpointCertificateTest, AuditRecordsEveryAttemptWithoutTheAssertion
   EXPECT_EQ(audit.body.find(good.substr(good.rfind('.') + 1, 20)), std::string::npos);
   EXPECT_EQ(audit.body.find("garbage"), std::string::npos);
   EXPECT_NE(audit.body.find("certificates/"), std::string::npos);
+}
+
+TEST_F(TokenEndpointCertificateTest, ExtremeTimesNeitherOverflowTheLifetimeCapNorEscapeReplay) {
+  AddCertificate();
+  const std::int64_t now = Now();
+  const std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  const std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  const json cases[] = {
+      {{"jti", "ovf-1"}, {"nbf", -1}, {"exp", kMax}},
+      {{"jti", "ovf-2"}, {"nbf", kMin}, {"exp", now + 10 * 365 * 86400}},
+      {{"jti", "ovf-3"}, {"iat", kMin}, {"exp", now + 300}},
+      {{"jti", "ovf-4"}, {"exp", kMax}},
+      {{"jti", "ovf-5"}, {"nbf", now - 3600}, {"exp", now + 60}},
+      {{"jti", "ovf-6"}, {"nbf", now}, {"exp", std::numeric_limits<std::uint64_t>::max()}},
+  };
+  for (const json& times : cases) {
+    SCOPED_TRACE(times.dump());
+    const std::string assertion = SignedAssertion(times);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      HttpResponse r = AssertionToken(assertion);
+      EXPECT_NE(r.status, 200) << r.body;
+      EXPECT_NE(r.status, 500) << r.body;
+    }
+  }
+  // The boundaries themselves: a 600-second assertion starting now is accepted once.
+  const std::string longest = SignedAssertion({{"jti", "edge"}, {"nbf", now}, {"exp", now + 600}});
+  EXPECT_EQ(AssertionToken(longest).status, 200);
+  ExpectTokenError(AssertionToken(longest), 401, "invalid_client", 700029);
+}
+
+TEST_F(TokenEndpointCertificateTest, AudienceIsBoundToTheVaultNotToTheHostHeader) {
+  AddCertificate();
+  // A client that addresses the vault as attacker.example, with an assertion made for
+  // attacker.example's token endpoint: refused, whatever the Host header claims.
+  host_ = "attacker.example";
+  ExpectTokenError(AssertionToken(Assertion("host-1", "https://attacker.example" + TokenPath())),
+                   401, "invalid_client", 700023);
+  // Even an assertion for the vault's own endpoint is refused at an unknown name.
+  ExpectTokenError(AssertionToken(Assertion("host-2")), 401, "invalid_client", 700023);
+  // Discovery names the vault's own endpoint, not the Host header's, and is not cacheable.
+  HttpResponse d = Call("GET", "/" + tenant_ + "/v2.0/.well-known/openid-configuration");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(json::parse(d.body)["token_endpoint"], "https://" + std::string(kHost) + TokenPath());
+  bool no_store = false;
+  for (const auto& [name, value] : d.headers)
+    no_store |= name == "Cache-Control" && value == "no-store";
+  EXPECT_TRUE(no_store);
+  // The Host header's case does not matter; the vault's own name works.
+  host_ = "VAULT.example:8443";
+  EXPECT_EQ(AssertionToken(Assertion("host-3")).status, 200);
+}
+
+TEST_F(TokenEndpointCertificateTest, WithoutKnownOriginsCertificateLoginsAreRefused) {
+  AddCertificate();
+  VaultApi unconfigured(*service_, ApiOptions());
+  HttpRequest r;
+  r.method = "POST";
+  r.target = TokenPath();
+  r.remote_addr = "127.0.0.1";
+  r.headers["host"] = kHost;
+  r.headers["content-type"] = "application/x-www-form-urlencoded";
+  r.body = "grant_type=client_credentials&client_id=" + client_id_ + "&client_assertion_type=" +
+           FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+           "&client_assertion=" + FormEncode(Assertion("unconfigured")) +
+           "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default";
+  ExpectTokenError(unconfigured.Handle(r), 401, "invalid_client", 700023);
 }
 
 TEST_F(TokenEndpointCertificateTest, ServesOpenIdConfigurationForItsTenantOnly) {

@@ -190,6 +190,14 @@ int VaultApi::Throttle() const {
   return 0;
 }
 
+const std::string* VaultApi::OwnOrigin(const std::string& origin) const {
+  if (!options_.public_url.empty()) return &options_.public_url;  // the origin is always it
+  for (const std::string& own : options_.own_origins) {
+    if (vault::EqualsIgnoreCase(own, origin)) return &own;
+  }
+  return nullptr;
+}
+
 HttpResponse VaultApi::Handle(const HttpRequest& request) const {
   const auto start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
@@ -270,7 +278,12 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
     SecureZero(secret.data(), secret.size());
     tr.client_assertion_type = form["client_assertion_type"];
     tr.client_assertion = std::move(form["client_assertion"]);
-    tr.token_endpoint = ctx.origin + ctx.request_uri;  // the path as sent, query dropped
+    // The audience a client assertion must name: the token endpoint at an origin this vault is
+    // known by (the path as sent, query dropped). A Host header naming anything else yields no
+    // acceptable audience, so an assertion made for another endpoint is useless here.
+    if (const std::string* origin = OwnOrigin(ctx.origin)) {
+      tr.token_endpoint = *origin + ctx.request_uri;
+    }
     Result<vault::IssuedToken> t =
         ctype.starts_with("application/x-www-form-urlencoded")
             ? service_.IssueToken(ctx, tr)
@@ -311,8 +324,16 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       res.body = TokenErrorBody(e, audited.message(), ctx.request_id);
       return res;
     }
+    // Names an origin of this vault, whatever the Host header said; never cached by proxies.
+    const std::string* origin = OwnOrigin(ctx.origin);
     res.status = 200;
-    res.body = OpenIdConfigurationJson(ctx.origin, settings.tenant_id).dump();
+    res.headers.emplace_back("Cache-Control", "no-store");
+    res.body =
+        OpenIdConfigurationJson(origin                         ? *origin
+                                : options_.own_origins.empty() ? ctx.origin
+                                                               : options_.own_origins.front(),
+                                settings.tenant_id)
+            .dump();
     return res;
   }
 

@@ -41,6 +41,12 @@ struct ApiOptions {
   // Keys-API requests allowed per 10-second window for the whole vault (Azure's throttling unit);
   // 0 = unlimited. Beyond it: 429 Throttled with Retry-After (the SDK then retries).
   int max_requests_per_10s = 0;
+  // Without public_url: the origins ("https://host:port") this vault is known by — its TLS
+  // certificate's names and addresses with the listening port. A client assertion's audience must
+  // be the token endpoint at one of them (or at public_url), never at whatever the Host header
+  // names, so that an assertion made for another endpoint cannot be used here; discovery documents
+  // name one of them too. Empty (and no public_url): certificate logins are refused.
+  std::vector<std::string> own_origins;
 };
 
 class VaultApi {
@@ -50,7 +56,14 @@ class VaultApi {
 
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // Sets ApiOptions::own_origins once the listening port is known; before serving only.
+  void SetOwnOrigins(std::vector<std::string> origins) {
+    options_.own_origins = std::move(origins);
+  }
+
  private:
+  // The configured origin equal (ignoring case) to `origin`, or null.
+  const std::string* OwnOrigin(const std::string& origin) const;
   // Fixed 10-second windows; returns the seconds to wait, or 0 if the request may proceed.
   int Throttle() const;
 

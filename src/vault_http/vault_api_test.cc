@@ -26,7 +26,7 @@ class VaultApiTest : public ::testing::Test {
     auto s = vault::VaultService::Open(dir_ / "v", o);
     ASSERT_TRUE(s.has_value());
     service_ = std::move(*s);
-    api_ = std::make_unique<VaultApi>(*service_, ApiOptions{"", "https"});
+    api_ = std::make_unique<VaultApi>(*service_, ApiOptions());
     cred_ = json::parse(AsStringView(*ReadWholeFile(dir_ / "v" / "admin.credential")));
     HttpResponse t =
         Call("POST", "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token",
@@ -145,7 +145,9 @@ TEST_F(VaultApiTest, FailsClosedWith503AndRetryAfterWhenAuditCannotBeWritten) {
 }
 
 TEST_F(VaultApiTest, ThrottlesWith429AndRetryAfterBeyondTheWindowLimit) {
-  VaultApi limited(*service_, ApiOptions{"", "https", 3});
+  ApiOptions limited_options;
+  limited_options.max_requests_per_10s = 3;
+  VaultApi limited(*service_, limited_options);
   HttpRequest r;
   r.method = "GET";
   r.target = "/keys?api-version=7.6";

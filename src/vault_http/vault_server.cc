@@ -123,6 +123,16 @@ Result<int> VaultServer::Bind() {
     }
     m.port = m.options.port;
   }
+  const std::string scheme = m.options.insecure_http ? "http" : "https";
+  const int default_port = m.options.insecure_http ? 80 : 443;
+  std::vector<std::string> origins;
+  for (const std::string& host : m.options.own_hosts) {
+    const bool ipv6 = host.find(':') != std::string::npos;
+    const std::string authority = ipv6 ? "[" + host + "]" : host;
+    origins.push_back(scheme + "://" + authority + ":" + std::to_string(m.port));
+    if (m.port == default_port) origins.push_back(scheme + "://" + authority);
+  }
+  m.api->SetOwnOrigins(std::move(origins));
   return m.port;
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "vault/vault_service.h"
@@ -17,6 +18,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8443;  // 0 = any free port
   std::string public_url;
+  // Host names and IP addresses this vault is reached by (its TLS certificate's names; with
+  // --insecure-http, the listening host and loopback). With the bound port they make the origins
+  // a client assertion's audience may name (ApiOptions::own_origins).
+  std::vector<std::string> own_hosts;
   bool insecure_http = false;      // tests only
   std::string tls_cert_chain_pem;  // server certificate + CA (PEM), HTTPS mode
   std::string tls_key_pem;         // server private key (PEM); wiped once loaded
