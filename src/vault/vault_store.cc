@@ -72,8 +72,9 @@ Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path
     PGCMK_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
     readers.push_back(std::make_unique<Reader>(std::move(reader)));
   }
+  PGCMK_ASSIGN_OR_RETURN(AuditMac audit_mac, AuditMac::Create(audit_key));
   std::unique_ptr<VaultStore> store(
-      new VaultStore(std::move(writer), std::move(readers), std::move(audit_key)));
+      new VaultStore(std::move(writer), std::move(readers), std::move(audit_mac)));
   PGCMK_RETURN_IF_ERROR(store->LoadChainHead());
   return store;
 }
@@ -111,6 +112,22 @@ Bytes VaultStore::ComputeMac(const SecretBytes& audit_key, ByteView prev_mac, st
   return Bytes(v.begin(), v.end());
 }
 
+Result<AuditMac> AuditMac::Create(const SecretBytes& audit_key) {
+  PGCMK_ASSIGN_OR_RETURN(crypto::HkdfSha256Expander e,
+                         crypto::HkdfSha256Expander::Create(audit_key, {}));
+  return AuditMac(std::move(e));
+}
+
+Bytes AuditMac::Compute(ByteView prev_mac, std::int64_t seq, std::string_view record) const {
+  static constexpr std::string_view kLabel = "pgcmk-audit/v1";
+  Bytes seq_be;
+  PutBigEndian64(static_cast<std::uint64_t>(seq), &seq_be);
+  const Bytes digest = crypto::Sha256(AsBytes(record));
+  Bytes mac(32);
+  if (!expander_.Expand({AsBytes(kLabel), prev_mac, seq_be, digest}, mac).ok()) return {};
+  return mac;
+}
+
 Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
     const std::vector<std::string>& records) {
   if (inject_audit_failure_) {
@@ -122,7 +139,7 @@ Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
                          writer_.Prepare("INSERT INTO audit(seq, record, mac) VALUES(?,?,?)"));
   for (const auto& record : records) {
     ++seq;
-    mac = ComputeMac(audit_key_, mac, seq, record);
+    mac = audit_mac_.Compute(mac, seq, record);
     if (mac.size() != 32) return Err(StatusCode::kInternal, "audit mac computation failed");
     stmt.Reset();
     stmt.Bind(1, seq).Bind(2, record).BindBlob(3, mac);
@@ -169,59 +186,60 @@ Status VaultStore::Mutate(const std::function<Status(SqliteDb&)>& change,
 }
 
 Status VaultStore::AppendAudit(std::string record) {
+  Waiter self;
+  self.record = std::move(record);
   std::unique_lock lock(queue_mu_);
-  const std::uint64_t ticket = ++next_ticket_;
-  queue_.push_back({ticket, std::move(record)});
-  while (true) {
-    if (done_ticket_ >= ticket) {
-      for (const auto& f : failed_) {
-        if (ticket >= f.first && ticket <= f.last) return f.status;
-      }
-      return Status::Ok();
-    }
-    if (leader_active_) {
-      queue_cv_.wait(lock);
-      continue;
-    }
-    // Become the leader: commit everything queued so far in one transaction.
-    leader_active_ = true;
-    std::vector<std::string> batch;
-    batch.reserve(queue_.size());
-    std::uint64_t first = queue_.front().ticket;
-    std::uint64_t last = queue_.back().ticket;
-    for (auto& p : queue_) batch.push_back(std::move(p.record));
-    queue_.clear();
-    lock.unlock();
-    Status status;
-    {
-      std::lock_guard wlock(write_mu_);
-      auto txn = SqliteTransaction::Begin(writer_);
-      if (!txn) {
-        status = txn.error();
+  queue_.push_back(&self);
+  if (leader_active_) {
+    self.cv.wait(lock, [&] { return self.done || self.lead; });
+    if (self.done) return self.status;
+  }
+  // Lead one batch: everything queued so far, in one transaction and one fsync.
+  leader_active_ = true;
+  std::vector<Waiter*> batch(queue_.begin(), queue_.end());
+  queue_.clear();
+  lock.unlock();
+  std::vector<std::string> records;
+  records.reserve(batch.size());
+  for (Waiter* w : batch) records.push_back(std::move(w->record));
+  Status status;
+  {
+    std::lock_guard wlock(write_mu_);
+    auto txn = SqliteTransaction::Begin(writer_);
+    if (!txn) {
+      status = txn.error();
+    } else {
+      auto head = InsertAuditRecords(records);
+      if (!head) {
+        status = head.error();
       } else {
-        auto head = InsertAuditRecords(batch);
-        if (!head) {
-          status = head.error();
-        } else {
-          status = txn->Commit();
-          if (status.ok()) {
-            head_seq_ = head->first;
-            head_mac_ = std::move(head->second);
-          }
+        status = txn->Commit();
+        if (status.ok()) {
+          head_seq_ = head->first;
+          head_mac_ = std::move(head->second);
         }
       }
     }
-    lock.lock();
-    leader_active_ = false;
-    if (!status.ok()) {
-      failed_.push_back({first, last,
-                         Status(StatusCode::kUnavailable,
-                                "the audit record could not be written; the request was refused")});
-      while (failed_.size() > 256) failed_.pop_front();
-    }
-    done_ticket_ = last;
-    queue_cv_.notify_all();
   }
+  if (!status.ok()) {
+    status = Status(StatusCode::kUnavailable,
+                    "the audit record could not be written; the request was refused");
+  }
+  lock.lock();
+  for (Waiter* w : batch) {
+    if (w == &self) continue;
+    w->status = status;
+    w->done = true;
+    w->cv.notify_one();
+  }
+  // Hand the next batch to the oldest waiter (it is waiting anyway), or stand down.
+  if (queue_.empty()) {
+    leader_active_ = false;
+  } else {
+    queue_.front()->lead = true;
+    queue_.front()->cv.notify_one();
+  }
+  return status;
 }
 
 Result<AuditVerification> VaultStore::VerifyAudit() {
@@ -244,7 +262,7 @@ Result<AuditVerification> VaultStore::VerifyAudit() {
         v.problem = "sequence gap: expected record " + std::to_string(expected) + ", found " +
                     std::to_string(seq) + " (records deleted or inserted)";
       }
-      Bytes want = ComputeMac(audit_key_, prev, seq, record);
+      Bytes want = audit_mac_.Compute(prev, seq, record);
       if (v.ok && (want.size() != mac.size() || !ConstantTimeEquals(want, mac))) {
         v.ok = false;
         v.first_bad_seq = seq;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <thread>
 
 #include "crypto/random.h"
@@ -65,6 +66,58 @@ TEST(VaultStoreTest, AuditChainSurvivesReopen) {
   ASSERT_TRUE(v.has_value());
   EXPECT_TRUE(v->ok) << v->problem;
   EXPECT_EQ(v->records, 2);
+}
+
+// The store's MACs (pre-extracted HKDF) are the chain's definition (one-shot HKDF).
+TEST(VaultStoreTest, StoredMacsMatchTheReferenceDefinition) {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  for (int i = 1; i <= 3; ++i)
+    ASSERT_TRUE(store->AppendAudit("{\"n\":" + std::to_string(i) + "}").ok());
+  auto db = SqliteDb::Open(dir.path() / "vault.db");
+  ASSERT_TRUE(db.has_value());
+  auto st = db->Prepare("SELECT seq, record, mac FROM audit ORDER BY seq");
+  ASSERT_TRUE(st.has_value());
+  Bytes prev(32, 0);
+  int rows = 0;
+  while (*st->Step()) {
+    Bytes want = VaultStore::ComputeMac(AuditKey(), prev, st->ColumnInt(0), st->ColumnText(1));
+    EXPECT_EQ(ToHex(st->ColumnBlob(2)), ToHex(want));
+    prev = want;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 3);
+}
+
+// Group commit fails closed for every waiter of a failed batch, and recovers afterwards.
+TEST(VaultStoreTest, ConcurrentAppendsFailClosedWhenTheAuditCannotBeWritten) {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  store->InjectAuditFailureForTesting(true);
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        Status s = store->AppendAudit("{\"x\":1}");
+        if (s.code() == StatusCode::kUnavailable) ++refused;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(refused.load(), 160);
+  store->InjectAuditFailureForTesting(false);
+  threads.clear();
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) EXPECT_TRUE(store->AppendAudit("{\"y\":1}").ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto v = store->VerifyAudit();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(v->ok) << v->problem;
+  EXPECT_EQ(v->records, 160);
 }
 
 // Tampering is done through a second SQLite connection, as an attacker with file access would.
