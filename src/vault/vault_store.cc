@@ -54,6 +54,34 @@ CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY,
   record TEXT NOT NULL,
   mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS access_generation(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  n INTEGER NOT NULL);
+INSERT OR IGNORE INTO access_generation(id, n) VALUES(1, 0);
+CREATE TRIGGER IF NOT EXISTS identities_ins_bumps_access_generation AFTER INSERT ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS identities_upd_bumps_access_generation AFTER UPDATE ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS identities_del_bumps_access_generation AFTER DELETE ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_ins_bumps_access_generation AFTER INSERT ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_upd_bumps_access_generation AFTER UPDATE ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_del_bumps_access_generation AFTER DELETE ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_ins_bumps_access_generation AFTER INSERT ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_upd_bumps_access_generation AFTER UPDATE ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_del_bumps_access_generation AFTER DELETE ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_ins_bumps_access_generation AFTER INSERT ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_upd_bumps_access_generation AFTER UPDATE ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_del_bumps_access_generation AFTER DELETE ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
 )sql";
 
 constexpr int kReaders = 4;

@@ -12,6 +12,12 @@
 // The audit key is derived from the master key (kLabelAuditChain), so the chain cannot be
 // recomputed by someone who can only write the database file.
 //
+// Access generation (table access_generation: one row, n): triggers bump n in the same
+// transaction as every INSERT, UPDATE or DELETE on identities, policies, keys and key_versions,
+// whoever writes (this process, another process, the sqlite3 shell). A reader that sees the same
+// n as when it read some of those rows knows they are still current; the service's caches rely on
+// this (vault_service.cc).
+//
 // Concurrency: one writer connection behind write_mu_ (lock order: queue_mu_ is never held while
 // taking write_mu_), a small pool of reader connections, each behind its own mutex (a reader is
 // picked by thread, so concurrent requests rarely wait for each other). All methods are

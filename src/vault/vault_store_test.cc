@@ -120,6 +120,44 @@ TEST(VaultStoreTest, ConcurrentAppendsFailClosedWhenTheAuditCannotBeWritten) {
   EXPECT_EQ(v->records, 160);
 }
 
+// Every change to the tables that decide access bumps the access generation in its own
+// transaction, whoever makes it (here: a plain second connection).
+TEST(VaultStoreTest, EveryChangeToAccessTablesBumpsTheAccessGeneration) {
+  TempDir dir;
+  auto store = OpenStore(dir);
+  auto db = SqliteDb::Open(dir.path() / "vault.db");
+  ASSERT_TRUE(db.has_value());
+  auto generation = [&] {
+    auto st = db->Prepare("SELECT n FROM access_generation WHERE id = 1");
+    EXPECT_TRUE(st.has_value() && *st->Step());
+    return st->ColumnInt(0);
+  };
+  const std::vector<std::string> changes = {
+      "INSERT INTO identities VALUES('a','a','c1','o1',x'00',1,0,0,1)",
+      "UPDATE identities SET enabled = 0",
+      "INSERT INTO policies VALUES('o1', 1, '[]')",
+      "UPDATE policies SET key_permissions = 0",
+      "DELETE FROM policies",
+      "INSERT INTO keys(name_lc, name) VALUES('k','k')",
+      "INSERT INTO key_versions VALUES('k','v',1,'{}',x'00')",
+      "UPDATE key_versions SET public_json = '{\"a\":1}'",
+      "UPDATE keys SET deleted_date = 1",
+      "DELETE FROM key_versions",
+      "DELETE FROM keys",
+      "DELETE FROM identities",
+  };
+  std::int64_t last = generation();
+  for (const auto& sql : changes) {
+    ASSERT_TRUE(db->Exec(sql).ok()) << sql;
+    const std::int64_t now = generation();
+    EXPECT_GT(now, last) << sql;
+    last = now;
+  }
+  // Audit records do not touch it (they are written on every request).
+  ASSERT_TRUE(store->AppendAudit("{\"n\":1}").ok());
+  EXPECT_EQ(generation(), last);
+}
+
 // Tampering is done through a second SQLite connection, as an attacker with file access would.
 class AuditTamperTest : public ::testing::Test {
  protected:
