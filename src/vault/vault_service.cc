@@ -14,6 +14,7 @@
 #include "crypto/jwt.h"
 #include "crypto/random.h"
 #include "crypto/x509.h"
+#include "vault/audit_record.h"
 
 namespace pgcmk::vault {
 
@@ -502,35 +503,31 @@ struct VaultService::Impl {
 
   std::string Record(const RequestContext& ctx, const Identity* who, const Status& s,
                      std::string_view object_id) const {
-    AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
-    json r;
-    r["time"] = Rfc3339Now();
-    r["timeUnix"] = SystemNow();
-    r["operationName"] = ctx.operation_name;
-    r["operationVersion"] = ctx.api_version;
-    r["category"] = "AuditEvent";
-    r["resultType"] = s.ok() ? "Success" : "Failure";
-    r["resultSignature"] = outcome.signature;
-    r["resultCode"] = std::string(StatusCodeName(s.code()));
-    std::int64_t dur = ctx.start_ns ? (SteadyNowNs() - ctx.start_ns) / 1000000 : 0;
-    r["durationMs"] = dur;
-    r["callerIpAddress"] = ctx.caller_ip;
-    r["correlationId"] = ctx.correlation_id;
-    r["requestId"] = ctx.request_id;
-    json identity = json::object();
+    const AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
+    const std::string time = Rfc3339Now();
+    AuditRecord r;
+    r.time = time;
+    r.time_unix = SystemNow();
+    r.operation_name = ctx.operation_name;
+    r.operation_version = ctx.api_version;
+    r.result_type = s.ok() ? "Success" : "Failure";
+    r.result_signature = outcome.signature;
+    r.result_code = StatusCodeName(s.code());
+    r.duration_ms = ctx.start_ns ? (SteadyNowNs() - ctx.start_ns) / 1000000 : 0;
+    r.caller_ip = ctx.caller_ip;
+    r.correlation_id = ctx.correlation_id;
+    r.request_id = ctx.request_id;
     if (who != nullptr) {
-      identity["oid"] = who->object_id;
-      identity["appid"] = who->client_id;
-      identity["name"] = who->name;
+      r.has_identity = true;
+      r.identity_oid = who->object_id;
+      r.identity_appid = who->client_id;
+      r.identity_name = who->name;
     }
-    r["identity"] = identity;
-    json props;
-    props["clientInfo"] = ctx.client_info;
-    props["requestUri"] = ctx.request_uri;
-    if (!object_id.empty()) props["id"] = object_id;
-    props["httpStatusCode"] = outcome.http_status;
-    r["properties"] = props;
-    return r.dump();
+    r.client_info = ctx.client_info;
+    r.request_uri = ctx.request_uri;
+    if (!object_id.empty()) r.id = object_id;
+    r.http_status_code = outcome.http_status;
+    return r.ToJson();
   }
 
   // Commits the audit record of a read-only request or a failure. kUnavailable on failure.
