@@ -275,7 +275,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
   };
   auto ok = [&](json body) -> HttpResponse {
     res.status = 200;
-    res.body = body.dump();
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     add_common_headers();
     return std::move(res);
   };
@@ -283,7 +283,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
   // the body once sent.
   auto ok_secret = [&](json body, const char* field) -> HttpResponse {
     res.status = 200;
-    res.body = body.dump();
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     res.sensitive = true;
     WipeJsonString(body, field);
     add_common_headers();
@@ -323,7 +323,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
                  {"expires_in", t->expires_in},
                  {"ext_expires_in", t->expires_in},
                  {"access_token", t->access_token}};
-    res.body = body.dump();
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     res.sensitive = true;
     WipeJsonString(body, "access_token");
     SecureZero(t->access_token.data(), t->access_token.size());

@@ -139,6 +139,31 @@ TEST_F(VaultApiTest, SecretResponsesAreMarkedSensitiveAndCryptoBodiesAreKidAndVa
   EXPECT_FALSE(missing.sensitive);
 }
 
+// A key name that percent-decodes to invalid UTF-8 is refused with 400, and audited (its bytes
+// become U+FFFD in the record) rather than failing inside the audit writer.
+TEST_F(VaultApiTest, InvalidUtf8InAKeyNameIsRefusedAndAudited) {
+  HttpResponse r = Call("POST", "/keys/%FF%FEk/unwrapkey?api-version=7.6",
+                        R"({"alg":"RSA-OAEP-256","value":"AAEC"})", token_);
+  EXPECT_EQ(r.status, 400) << r.body;
+  vault::RequestContext ctx;
+  vault::Principal admin;
+  admin.identity.admin = true;
+  vault::AuditQuery q;
+  q.limit = 1000;
+  auto records = service_->QueryAudit(ctx, admin, q);
+  ASSERT_TRUE(records.has_value());
+  bool found = false;
+  for (const auto& rec : *records) {
+    json j = json::parse(rec, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << rec;
+    if (j["operationName"] == "KeyUnwrap" &&
+        j["properties"].value("id", "").find("\xEF\xBF\xBD\xEF\xBF\xBDk") != std::string::npos) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
   std::string path = "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token";
   HttpResponse j = Call("POST", path, R"({"grant_type":"client_credentials"})");
