@@ -213,61 +213,65 @@ Status VaultStore::Mutate(const std::function<Status(SqliteDb&)>& change,
   return change_status;
 }
 
+Status VaultStore::CommitBatch(const std::deque<Waiter*>& batch) noexcept {
+  // The one catch in the store: an exception here (allocation failure) must not leave the batch's
+  // waiters and every later request waiting for a leader that is gone; it fails the batch closed.
+  try {
+    std::vector<std::string> records;
+    records.reserve(batch.size());
+    for (Waiter* w : batch) records.push_back(std::move(w->record));
+    std::lock_guard wlock(write_mu_);
+    auto txn = SqliteTransaction::Begin(writer_);
+    if (!txn) return txn.error();
+    auto head = InsertAuditRecords(records);
+    if (!head) return head.error();
+    Status status = txn->Commit();
+    if (status.ok()) {
+      head_seq_ = head->first;
+      head_mac_ = std::move(head->second);
+    }
+    return status;
+  } catch (const std::exception&) {
+    return Status(StatusCode::kInternal, "audit batch commit failed");
+  }
+}
+
 Status VaultStore::AppendAudit(std::string record) {
   Waiter self;
   self.record = std::move(record);
+  std::deque<Waiter*> batch;  // allocated before leading: leading must not throw (see below)
   std::unique_lock lock(queue_mu_);
   queue_.push_back(&self);
   if (leader_active_) {
     self.cv.wait(lock, [&] { return self.done || self.lead; });
-    if (self.done) return self.status;
   }
-  // Lead one batch: everything queued so far, in one transaction and one fsync.
-  leader_active_ = true;
-  std::vector<Waiter*> batch(queue_.begin(), queue_.end());
-  queue_.clear();
-  lock.unlock();
-  std::vector<std::string> records;
-  records.reserve(batch.size());
-  for (Waiter* w : batch) records.push_back(std::move(w->record));
-  Status status;
-  {
-    std::lock_guard wlock(write_mu_);
-    auto txn = SqliteTransaction::Begin(writer_);
-    if (!txn) {
-      status = txn.error();
+  if (!self.done) {
+    // Lead one batch: everything queued so far, in one transaction and one fsync. From here to
+    // the hand-off nothing throws (swap, a noexcept commit, flags), so neither this batch's
+    // waiters nor later requests can be left waiting for a leader that is gone.
+    leader_active_ = true;
+    batch.swap(queue_);
+    lock.unlock();
+    const bool failed = !CommitBatch(batch).ok();
+    lock.lock();
+    for (Waiter* w : batch) {
+      w->failed = failed;
+      w->done = true;
+      if (w != &self) w->cv.notify_one();
+    }
+    // Hand the next batch to the oldest waiter (it is waiting anyway), or stand down.
+    if (queue_.empty()) {
+      leader_active_ = false;
     } else {
-      auto head = InsertAuditRecords(records);
-      if (!head) {
-        status = head.error();
-      } else {
-        status = txn->Commit();
-        if (status.ok()) {
-          head_seq_ = head->first;
-          head_mac_ = std::move(head->second);
-        }
-      }
+      queue_.front()->lead = true;
+      queue_.front()->cv.notify_one();
     }
   }
-  if (!status.ok()) {
-    status = Status(StatusCode::kUnavailable,
-                    "the audit record could not be written; the request was refused");
+  if (self.failed) {
+    return Status(StatusCode::kUnavailable,
+                  "the audit record could not be written; the request was refused");
   }
-  lock.lock();
-  for (Waiter* w : batch) {
-    if (w == &self) continue;
-    w->status = status;
-    w->done = true;
-    w->cv.notify_one();
-  }
-  // Hand the next batch to the oldest waiter (it is waiting anyway), or stand down.
-  if (queue_.empty()) {
-    leader_active_ = false;
-  } else {
-    queue_.front()->lead = true;
-    queue_.front()->cv.notify_one();
-  }
-  return status;
+  return Status::Ok();
 }
 
 Result<AuditVerification> VaultStore::VerifyAudit() {

@@ -140,8 +140,10 @@ class VaultStore {
     std::condition_variable cv;
     bool done = false;
     bool lead = false;
-    Status status;
+    bool failed = false;  // with done: the batch was not committed
   };
+  // Commits the records of `batch` in one transaction; never throws.
+  Status CommitBatch(const std::deque<Waiter*>& batch) noexcept;
   std::mutex queue_mu_;  // guards queue_, leader_active_ and every queued Waiter's flags
   std::deque<Waiter*> queue_;
   bool leader_active_ = false;
