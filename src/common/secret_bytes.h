@@ -1,15 +1,19 @@
 // SecretBytes: the only home for key material and other secrets.
 //
 // Contract:
-//  - Move-only. The buffer is page-aligned, mlock'd (never swapped) and marked MADV_DONTDUMP
+//  - Move-only. The bytes live in memory that is mlock'd (never swapped) and marked MADV_DONTDUMP
 //    (excluded from core dumps). If mlock fails (RLIMIT_MEMLOCK), the bytes are still zeroized on
 //    destruction and the failure is counted in SecretBytes::LockFailures() for diagnostics.
-//  - Also marked MADV_DONTFORK: a fork() child does not inherit the bytes. Only fork+exec is
-//    supported (the child must not touch, move or destroy any SecretBytes created before the fork:
-//    the address is unmapped there, and may later be reused by an unrelated mapping). Code that
-//    forks and keeps running in the child (daemonising, gtest "fast" death tests) must create its
-//    secrets after the fork.
-//  - Zeroized (OPENSSL_cleanse-equivalent, not optimised away) on destruction and when moved from.
+//  - Small values (up to kMaxPooledSize bytes) come from a process-wide pool of locked slabs
+//    (64 KiB mappings, mapped, advised and locked once, never unmapped), in power-of-two slots
+//    aligned to their size; larger values get a page-aligned mapping of their own. Only secrets
+//    share those pages. A slot is zeroized before it returns to the pool.
+//  - All of it is marked MADV_DONTFORK: a fork() child does not inherit the bytes. Only fork+exec
+//    is supported (the child must not touch, move or destroy any SecretBytes created before the
+//    fork: the address is unmapped there, and may later be reused by an unrelated mapping). Code
+//    that forks and keeps running in the child (daemonising, gtest "fast" death tests) must create
+//    its secrets after the fork; the child starts with an empty pool.
+//  - Zeroized (explicit_bzero, not optimised away) on destruction and when moved from.
 //  - Never printable: there is no operator<<, no implicit conversion, and ToString-like helpers do
 //    not exist. Reading the bytes is the explicit, greppable call `.reveal()` /
 //    `.reveal_mutable()`.
@@ -58,12 +62,17 @@ class SecretBytes {
 
   static std::size_t LockFailures() { return lock_failures_.load(std::memory_order_relaxed); }
 
+  // Values up to this size are carved from the locked pool; larger ones are mapped on their own.
+  static constexpr std::size_t kMaxPooledSize = 4096;
+  // Bytes of pool slabs mapped so far (they are kept for reuse; for tests and diagnostics).
+  static std::size_t PoolBytesMappedForTesting();
+
  private:
   void Release() noexcept;
 
   std::uint8_t* data_ = nullptr;
   std::size_t size_ = 0;
-  std::size_t capacity_ = 0;  // bytes mapped (a multiple of the page size)
+  std::size_t capacity_ = 0;  // slot size (pooled) or bytes mapped (a multiple of the page size)
   static std::atomic<std::size_t> lock_failures_;
 };
 

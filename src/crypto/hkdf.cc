@@ -1,8 +1,11 @@
 #include "crypto/hkdf.h"
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
+
+#include <cstring>
 
 #include "crypto/openssl_handles.h"
 
@@ -42,6 +45,86 @@ Result<SecretBytes> HkdfSha256(const SecretBytes& input_key, ByteView salt, Byte
     return Err(internal::OpenSslError(StatusCode::kInternal, "HKDF derivation failed"));
   }
   return out;
+}
+
+namespace {
+struct MacFree {
+  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
+};
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
+using MacPtr = std::unique_ptr<EVP_MAC, MacFree>;
+using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+// A fresh HMAC-SHA256 context keyed with `key`.
+Result<MacCtxPtr> KeyedHmac(const EVP_MAC* mac, ByteView key) {
+  MacCtxPtr ctx(EVP_MAC_CTX_new(const_cast<EVP_MAC*>(mac)));
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                         OSSL_PARAM_construct_end()};
+  static std::uint8_t empty = 0;  // an empty key still needs a non-null pointer
+  const std::uint8_t* k = key.empty() ? &empty : key.data();
+  if (!ctx || EVP_MAC_init(ctx.get(), k, key.size(), params) != 1) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "HMAC-SHA256 setup failed"));
+  }
+  return ctx;
+}
+}  // namespace
+
+struct HkdfSha256Expander::Impl {
+  MacCtxPtr keyed;  // HMAC keyed with the pseudorandom key; duplicated per use
+};
+
+HkdfSha256Expander::HkdfSha256Expander(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HkdfSha256Expander::HkdfSha256Expander(HkdfSha256Expander&&) noexcept = default;
+HkdfSha256Expander& HkdfSha256Expander::operator=(HkdfSha256Expander&&) noexcept = default;
+HkdfSha256Expander::~HkdfSha256Expander() = default;
+
+Result<HkdfSha256Expander> HkdfSha256Expander::Create(const SecretBytes& input_key, ByteView salt) {
+  MacPtr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  if (!mac) return Err(internal::OpenSslError(StatusCode::kInternal, "HMAC unavailable"));
+  // Extract (RFC 5869 2.2): PRK = HMAC(salt, IKM); an absent salt is 32 zero bytes, which HMAC
+  // treats exactly like an empty key.
+  PGCMK_ASSIGN_OR_RETURN(MacCtxPtr extract, KeyedHmac(mac.get(), salt));
+  const ByteView ikm = input_key.reveal();
+  SecretBytes prk(32);
+  size_t len = 0;
+  if (EVP_MAC_update(extract.get(), ikm.data(), ikm.size()) != 1 ||
+      EVP_MAC_final(extract.get(), prk.reveal_mutable().data(), &len, prk.size()) != 1 ||
+      len != prk.size()) {
+    return Err(internal::OpenSslError(StatusCode::kInternal, "HKDF extract failed"));
+  }
+  auto impl = std::make_unique<Impl>();
+  PGCMK_ASSIGN_OR_RETURN(impl->keyed, KeyedHmac(mac.get(), prk.reveal()));
+  return HkdfSha256Expander(std::move(impl));
+}
+
+Status HkdfSha256Expander::Expand(std::initializer_list<ByteView> info, MutableByteView out) const {
+  constexpr size_t kHashSize = 32;
+  if (out.size() > 255 * kHashSize) {
+    return Status(StatusCode::kInvalidArgument, "HKDF output length exceeds 255 * 32 bytes");
+  }
+  // Expand (RFC 5869 2.3): T(i) = HMAC(PRK, T(i-1) | info | i).
+  std::uint8_t t[kHashSize];
+  size_t t_len = 0;
+  for (size_t done = 0, i = 1; done < out.size(); ++i) {
+    MacCtxPtr ctx(EVP_MAC_CTX_dup(impl_->keyed.get()));
+    const std::uint8_t counter = static_cast<std::uint8_t>(i);
+    bool ok = ctx != nullptr && EVP_MAC_update(ctx.get(), t, t_len) == 1;
+    for (ByteView part : info) ok = ok && EVP_MAC_update(ctx.get(), part.data(), part.size()) == 1;
+    ok = ok && EVP_MAC_update(ctx.get(), &counter, 1) == 1 &&
+         EVP_MAC_final(ctx.get(), t, &t_len, sizeof t) == 1 && t_len == kHashSize;
+    if (!ok) {
+      SecureZero(t, sizeof t);
+      return internal::OpenSslError(StatusCode::kInternal, "HKDF expand failed");
+    }
+    const size_t n = std::min(kHashSize, out.size() - done);
+    std::memcpy(out.data() + done, t, n);
+    done += n;
+  }
+  SecureZero(t, sizeof t);
+  return Status::Ok();
 }
 
 }  // namespace pgcmk::crypto

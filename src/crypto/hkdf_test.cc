@@ -47,5 +47,37 @@ TEST(HkdfTest, DifferentInfoGivesDifferentKeys) {
   EXPECT_FALSE(*a == *b);
 }
 
+// The expander is HKDF with the extract step hoisted: same output for every salt/info/length.
+TEST(HkdfTest, ExpanderMatchesOneShotHkdf) {
+  const SecretBytes ikm = SecretBytes::CopyFrom(AsBytes("audit chain key material, 32 bytes"));
+  for (const Bytes& salt : {Bytes{}, Hex("000102030405060708090a0b0c")}) {
+    auto expander = HkdfSha256Expander::Create(ikm, salt);
+    ASSERT_TRUE(expander.has_value());
+    for (size_t length : {size_t{1}, size_t{32}, size_t{42}, size_t{100}}) {
+      const Bytes info = Hex("f0f1f2f3f4f5f6f7f8f9");
+      auto want = HkdfSha256(ikm, salt, info, length);
+      ASSERT_TRUE(want.has_value());
+      Bytes got(length);
+      // Info given in parts is concatenated.
+      ASSERT_TRUE(expander->Expand({ByteView(info).first(3), ByteView(info).subspan(3)}, got).ok());
+      EXPECT_EQ(ToHex(got), ToHex(want->reveal())) << length;
+    }
+  }
+}
+
+// RFC 5869 appendix A.1 through the expander.
+TEST(HkdfTest, ExpanderMatchesRfc5869TestCase1) {
+  const SecretBytes ikm =
+      SecretBytes::CopyFrom(Hex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b"));
+  auto expander = HkdfSha256Expander::Create(ikm, Hex("000102030405060708090a0b0c"));
+  ASSERT_TRUE(expander.has_value());
+  Bytes okm(42);
+  ASSERT_TRUE(expander->Expand({Hex("f0f1f2f3f4f5f6f7f8f9")}, okm).ok());
+  EXPECT_EQ(ToHex(okm),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+  Bytes too_long(255 * 32 + 1);
+  EXPECT_EQ(expander->Expand({}, too_long).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace pgcmk::crypto

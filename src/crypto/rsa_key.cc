@@ -543,8 +543,26 @@ Result<Bytes> RsaPrivateKey::Sign(RsaSignatureScheme scheme, ByteView message) c
   return SignDigest(scheme, internal::Digest(Scheme(scheme).md, message));
 }
 
-Bytes Sha256(ByteView message) { return internal::Digest(EVP_sha256(), message); }
-Bytes Sha384(ByteView message) { return internal::Digest(EVP_sha384(), message); }
-Bytes Sha512(ByteView message) { return internal::Digest(EVP_sha512(), message); }
+// Fetched once (OpenSSL 3 otherwise looks the algorithm up in its locked store on every call);
+// never freed, like OpenSSL's own built-in tables.
+namespace {
+const EVP_MD* Fetched(const char* name, const EVP_MD* fallback) {
+  const EVP_MD* md = EVP_MD_fetch(nullptr, name, nullptr);
+  return md != nullptr ? md : fallback;
+}
+}  // namespace
+
+Bytes Sha256(ByteView message) {
+  static const EVP_MD* md = Fetched("SHA2-256", EVP_sha256());
+  return internal::Digest(md, message);
+}
+Bytes Sha384(ByteView message) {
+  static const EVP_MD* md = Fetched("SHA2-384", EVP_sha384());
+  return internal::Digest(md, message);
+}
+Bytes Sha512(ByteView message) {
+  static const EVP_MD* md = Fetched("SHA2-512", EVP_sha512());
+  return internal::Digest(md, message);
+}
 
 }  // namespace pgcmk::crypto

@@ -176,10 +176,10 @@ void InaccessibleResponder::Serve(int fd) {
       std::lock_guard lock(mu_);
       message = std::string(kInaccessiblePrefix) + reason_;
     }
+    ++answered_;  // before the reply, so a client that has read it sees the count
     send(BuildFatalErrorResponse(kInaccessibleSqlState, message, hint_));
     tls.reset();  // close_notify before the TCP shutdown
     ::shutdown(fd, SHUT_WR);
-    ++answered_;
     return;
   }
 }

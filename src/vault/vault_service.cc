@@ -15,6 +15,7 @@
 #include "crypto/jwt.h"
 #include "crypto/random.h"
 #include "crypto/x509.h"
+#include "vault/audit_record.h"
 
 namespace pgcmk::vault {
 
@@ -376,6 +377,59 @@ Result<AccessPolicy> LoadPolicy(SqliteDb& db, const Identity& id) {
   return p;
 }
 
+// The access generation (vault_store.h): equal values mean identities, policies, keys and
+// key_versions are unchanged.
+Result<std::int64_t> LoadAccessGeneration(SqliteDb& db) {
+  PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("SELECT n FROM access_generation WHERE id=1"));
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Err(StatusCode::kDataLoss, "the access generation row is missing");
+  return st.ColumnInt(0);
+}
+
+// An identity and its policy as of one access generation, read in one statement (one snapshot).
+struct PrincipalRow {
+  std::int64_t generation = 0;
+  std::optional<IdentityRow> identity;  // nullopt: no such identity
+  std::optional<AccessPolicy> policy;   // nullopt: no policy row (or the administrator)
+};
+
+Result<PrincipalRow> LoadPrincipalRow(SqliteDb& db, std::string_view object_id) {
+  PGCMK_ASSIGN_OR_RETURN(
+      auto st, db.Prepare("SELECT g.n, i.name, i.client_id, i.object_id, i.secret_hash, i.enabled, "
+                          "i.admin, i.created, i.secret_generation, p.key_permissions, p.roles "
+                          "FROM access_generation g LEFT JOIN identities i ON i.object_id = ? "
+                          "LEFT JOIN policies p ON p.object_id = i.object_id WHERE g.id = 1"));
+  st.Bind(1, ToLower(object_id));
+  PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return Err(StatusCode::kDataLoss, "the access generation row is missing");
+  PrincipalRow out;
+  out.generation = st.ColumnInt(0);
+  if (st.ColumnIsNull(1)) return out;
+  IdentityRow r;
+  r.identity.name = st.ColumnText(1);
+  r.identity.client_id = st.ColumnText(2);
+  r.identity.object_id = st.ColumnText(3);
+  r.secret_hash = st.ColumnBlob(4);
+  r.identity.enabled = st.ColumnInt(5) != 0;
+  r.identity.admin = st.ColumnInt(6) != 0;
+  r.identity.created = st.ColumnInt(7);
+  r.identity.secret_generation = st.ColumnInt(8);
+  if (!r.identity.admin && !st.ColumnIsNull(9)) {
+    AccessPolicy p;
+    p.identity_name = r.identity.name;
+    p.object_id = r.identity.object_id;
+    p.key_permissions = PermissionSet::FromBits(static_cast<std::uint32_t>(st.ColumnInt(9)));
+    try {
+      p.roles = json::parse(st.ColumnText(10)).get<std::vector<std::string>>();
+    } catch (const json::exception&) {
+      return Err(StatusCode::kDataLoss, "stored policy is corrupt");
+    }
+    out.policy = std::move(p);
+  }
+  out.identity = std::move(r);
+  return out;
+}
+
 // Builds the client secret: base64url of 32 random bytes, in locked memory.
 Result<SecretBytes> NewClientSecret() {
   PGCMK_ASSIGN_OR_RETURN(SecretBytes raw, crypto::RandomSecret(32));
@@ -454,6 +508,20 @@ struct VaultService::Impl {
   std::mutex cache_mu;
   std::map<std::string, std::shared_ptr<const VaultKeyPair>> key_cache;
 
+  // Identities with their policies (by object id) and active key versions (by "name/version",
+  // lower case, empty version = latest), each as read at one access generation (vault_store.h).
+  // An entry is used only while the database's current generation, read on every request, still
+  // equals the entry's: any change to identities, policies, keys or key_versions, by any writer,
+  // makes every entry stale for the requests that start after it commits. Both maps are cleared
+  // when they grow past 10000 entries.
+  struct CachedVersion {
+    std::int64_t generation = 0;
+    StoredVersion version;
+  };
+  std::mutex access_cache_mu;
+  std::unordered_map<std::string, std::shared_ptr<const PrincipalRow>> principal_cache;
+  std::unordered_map<std::string, std::shared_ptr<const CachedVersion>> version_cache;
+
   // Tokens whose signature, audience and tenant have been verified, by SHA-256 of the token.
   // Expiry and the identity (existence, enabled, secret generation) are still checked on every
   // request; only the signature verification and parsing are saved.
@@ -487,35 +555,31 @@ struct VaultService::Impl {
 
   std::string Record(const RequestContext& ctx, const Identity* who, const Status& s,
                      std::string_view object_id) const {
-    AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
-    json r;
-    r["time"] = Rfc3339Now();
-    r["timeUnix"] = SystemNow();
-    r["operationName"] = ctx.operation_name;
-    r["operationVersion"] = ctx.api_version;
-    r["category"] = "AuditEvent";
-    r["resultType"] = s.ok() ? "Success" : "Failure";
-    r["resultSignature"] = outcome.signature;
-    r["resultCode"] = std::string(StatusCodeName(s.code()));
-    std::int64_t dur = ctx.start_ns ? (SteadyNowNs() - ctx.start_ns) / 1000000 : 0;
-    r["durationMs"] = dur;
-    r["callerIpAddress"] = ctx.caller_ip;
-    r["correlationId"] = ctx.correlation_id;
-    r["requestId"] = ctx.request_id;
-    json identity = json::object();
+    const AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
+    const std::string time = Rfc3339Now();
+    AuditRecord r;
+    r.time = time;
+    r.time_unix = SystemNow();
+    r.operation_name = ctx.operation_name;
+    r.operation_version = ctx.api_version;
+    r.result_type = s.ok() ? "Success" : "Failure";
+    r.result_signature = outcome.signature;
+    r.result_code = StatusCodeName(s.code());
+    r.duration_ms = ctx.start_ns ? (SteadyNowNs() - ctx.start_ns) / 1000000 : 0;
+    r.caller_ip = ctx.caller_ip;
+    r.correlation_id = ctx.correlation_id;
+    r.request_id = ctx.request_id;
     if (who != nullptr) {
-      identity["oid"] = who->object_id;
-      identity["appid"] = who->client_id;
-      identity["name"] = who->name;
+      r.has_identity = true;
+      r.identity_oid = who->object_id;
+      r.identity_appid = who->client_id;
+      r.identity_name = who->name;
     }
-    r["identity"] = identity;
-    json props;
-    props["clientInfo"] = ctx.client_info;
-    props["requestUri"] = ctx.request_uri;
-    if (!object_id.empty()) props["id"] = object_id;
-    props["httpStatusCode"] = outcome.http_status;
-    r["properties"] = props;
-    return r.dump();
+    r.client_info = ctx.client_info;
+    r.request_uri = ctx.request_uri;
+    if (!object_id.empty()) r.id = object_id;
+    r.http_status_code = outcome.http_status;
+    return r.ToJson();
   }
 
   // Commits the audit record of a read-only request or a failure. kUnavailable on failure.
@@ -598,9 +662,12 @@ struct VaultService::Impl {
 
   // Loads an active (not soft-deleted) key version; kNotFound otherwise.
   // One query: the key must exist, not be soft-deleted, and have the version (empty = latest).
-  Result<StoredVersion> LoadActive(SqliteDb& db, std::string_view name, std::string_view version) {
+  // Also returns the access generation of the snapshot it read (same statement).
+  Result<std::pair<StoredVersion, std::int64_t>> LoadActive(SqliteDb& db, std::string_view name,
+                                                            std::string_view version) {
     std::string sql =
-        "SELECT k.name, v.version, v.seq, v.public_json, v.sealed_private FROM keys k JOIN "
+        "SELECT k.name, v.version, v.seq, v.public_json, v.sealed_private, "
+        "(SELECT n FROM access_generation WHERE id = 1) FROM keys k JOIN "
         "key_versions v ON v.name_lc = k.name_lc WHERE k.name_lc = ? AND k.deleted_date IS NULL";
     sql += version.empty() ? " ORDER BY v.seq DESC LIMIT 1" : " AND v.version = ?";
     PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
@@ -613,11 +680,58 @@ struct VaultService::Impl {
                            VersionFromJson(st.ColumnText(0), st.ColumnText(1), st.ColumnText(3)));
     sv.seq = st.ColumnInt(2);
     sv.sealed = st.ColumnBlob(4);
-    return sv;
+    return std::make_pair(std::move(sv), st.ColumnInt(5));
   }
 
   Result<StoredVersion> ReadActive(std::string_view name, std::string_view version) {
-    return store->Read([&](SqliteDb& db) { return LoadActive(db, name, version); });
+    return store->Read([&](SqliteDb& db) -> Result<StoredVersion> {
+      PGCMK_ASSIGN_OR_RETURN(auto found, LoadActive(db, name, version));
+      return std::move(found.first);
+    });
+  }
+
+  // The identity (with policy) `object_id` as of the current access generation.
+  Result<std::shared_ptr<const PrincipalRow>> CurrentPrincipal(std::string_view object_id) {
+    const std::string cache_key = ToLower(object_id);
+    return store->Read([&](SqliteDb& db) -> Result<std::shared_ptr<const PrincipalRow>> {
+      PGCMK_ASSIGN_OR_RETURN(std::int64_t generation, LoadAccessGeneration(db));
+      {
+        std::lock_guard l(access_cache_mu);
+        auto it = principal_cache.find(cache_key);
+        if (it != principal_cache.end() && it->second->generation == generation) return it->second;
+      }
+      PGCMK_ASSIGN_OR_RETURN(PrincipalRow row, LoadPrincipalRow(db, object_id));
+      auto shared = std::make_shared<const PrincipalRow>(std::move(row));
+      if (shared->identity) {
+        std::lock_guard l(access_cache_mu);
+        if (principal_cache.size() >= 10000) principal_cache.clear();
+        principal_cache[cache_key] = shared;
+      }
+      return shared;
+    });
+  }
+
+  // ReadActive as of the current access generation (for the cryptographic operations).
+  Result<std::shared_ptr<const CachedVersion>> CurrentActive(std::string_view name,
+                                                             std::string_view version) {
+    std::string cache_key = ToLower(name);
+    cache_key += '/';
+    cache_key += ToLower(version);
+    return store->Read([&](SqliteDb& db) -> Result<std::shared_ptr<const CachedVersion>> {
+      PGCMK_ASSIGN_OR_RETURN(std::int64_t generation, LoadAccessGeneration(db));
+      {
+        std::lock_guard l(access_cache_mu);
+        auto it = version_cache.find(cache_key);
+        if (it != version_cache.end() && it->second->generation == generation) return it->second;
+      }
+      PGCMK_ASSIGN_OR_RETURN(auto found, LoadActive(db, name, version));
+      auto shared = std::make_shared<const CachedVersion>(
+          CachedVersion{found.second, std::move(found.first)});
+      std::lock_guard l(access_cache_mu);
+      if (version_cache.size() >= 10000) version_cache.clear();
+      version_cache[cache_key] = shared;
+      return shared;
+    });
   }
 
   // The enabled / key_ops / nbf-exp rules of the contract.
@@ -758,7 +872,8 @@ struct VaultService::Impl {
       PGCMK_RETURN_IF_ERROR(m.Authorize(ctx, who, perm));
       PGCMK_RETURN_IF_ERROR(CheckKeyName(name));
       PGCMK_RETURN_IF_ERROR(CheckVersion(version));
-      PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.ReadActive(name, version));
+      PGCMK_ASSIGN_OR_RETURN(auto cached, m.CurrentActive(name, version));
+      const StoredVersion& sv = cached->version;
       object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
       PGCMK_RETURN_IF_ERROR(m.CheckUsable(sv.meta, op_name, allowed_outside_window));
       PGCMK_ASSIGN_OR_RETURN(auto kp, m.PrivateKey(sv));
@@ -1105,17 +1220,11 @@ Result<Principal> VaultService::Authenticate(const RequestContext& ctx,
     if (now + m.opt.clock_skew_seconds < vt.nbf) {
       return invalid("AKV10022: The token is not yet valid.");
     }
-    // Identity and policy in one read: both must be current for this very request.
-    std::optional<AccessPolicy> policy;
-    PGCMK_ASSIGN_OR_RETURN(
-        auto row, m.store->Read([&](SqliteDb& db) -> Result<std::optional<IdentityRow>> {
-          PGCMK_ASSIGN_OR_RETURN(auto id, LoadIdentity(db, "object_id", vt.oid));
-          if (id && !id->identity.admin) {
-            PGCMK_ASSIGN_OR_RETURN(AccessPolicy pol, LoadPolicy(db, id->identity));
-            policy = std::move(pol);
-          }
-          return id;
-        }));
+    // Identity and policy as of the current access generation: both must be current for this
+    // very request.
+    PGCMK_ASSIGN_OR_RETURN(auto current, m.CurrentPrincipal(vt.oid));
+    const std::optional<IdentityRow>& row = current->identity;
+    const std::optional<AccessPolicy>& policy = current->policy;
     if (!row || !row->identity.enabled)
       return invalid("AKV10021: The identity of the token no longer exists.");
     if (vt.generation != row->identity.secret_generation) {
@@ -1347,20 +1456,21 @@ Result<KeyVersion> VaultService::UpdateKey(const RequestContext& ctx, const Prin
     return Status::Ok();
   }();
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<KeyVersion>(Err(pre)), object_id);
-  return m.Mutate<KeyVersion>(
-      ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<KeyVersion> {
-        PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, version));
-        object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
-        KeyVersion& v = sv.meta;
-        if (update.enabled) v.attributes.enabled = *update.enabled;
-        if (update.nbf) v.attributes.nbf = *update.nbf;
-        if (update.exp) v.attributes.exp = *update.exp;
-        if (update.key_ops) v.key_ops = *CanonicalKeyOps(*update.key_ops);
-        if (update.tags) v.tags = *update.tags;
-        v.attributes.updated = m.Now();
-        PGCMK_RETURN_IF_ERROR(UpdateVersionMeta(db, v));
-        return v;
-      });
+  return m.Mutate<KeyVersion>(ctx, &who.identity, &object_id,
+                              [&](SqliteDb& db) -> Result<KeyVersion> {
+                                PGCMK_ASSIGN_OR_RETURN(auto found, m.LoadActive(db, name, version));
+                                StoredVersion sv = std::move(found.first);
+                                object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
+                                KeyVersion& v = sv.meta;
+                                if (update.enabled) v.attributes.enabled = *update.enabled;
+                                if (update.nbf) v.attributes.nbf = *update.nbf;
+                                if (update.exp) v.attributes.exp = *update.exp;
+                                if (update.key_ops) v.key_ops = *CanonicalKeyOps(*update.key_ops);
+                                if (update.tags) v.tags = *update.tags;
+                                v.attributes.updated = m.Now();
+                                PGCMK_RETURN_IF_ERROR(UpdateVersionMeta(db, v));
+                                return v;
+                              });
 }
 
 Result<DeletedKey> VaultService::DeleteKey(const RequestContext& ctx, const Principal& who,
@@ -1373,7 +1483,8 @@ Result<DeletedKey> VaultService::DeleteKey(const RequestContext& ctx, const Prin
   int retention = m.Settings().retention_days;
   return m.Mutate<DeletedKey>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<DeletedKey> {
-        PGCMK_ASSIGN_OR_RETURN(StoredVersion sv, m.LoadActive(db, name, ""));
+        PGCMK_ASSIGN_OR_RETURN(auto found, m.LoadActive(db, name, ""));
+        const StoredVersion& sv = found.first;
         object_id = m.Kid(ctx, sv.meta.name, sv.meta.version);
         DeletedKey out;
         out.deletion.deleted_date = m.Now();

@@ -9,6 +9,7 @@
 #include "common/durable_file.h"
 #include "crypto/jwt.h"
 #include "crypto/rsa_key.h"
+#include "vault/sqlite_db.h"
 
 namespace pgcmk::vault {
 namespace {
@@ -293,6 +294,105 @@ TEST_F(VaultServiceTest, DisabledKeysRefuseEverythingAndExpiredKeysStillUnwrap) 
   EXPECT_TRUE(service_->WrapKey(Ctx(), admin_, "k", "", "RSA-OAEP-256", dek).has_value());
   EXPECT_EQ(service_->UnwrapKey(Ctx(), admin_, "k", "", "RSA-OAEP-256", w->value).error().code(),
             StatusCode::kFailedPrecondition);
+}
+
+// The service caches identities, policies and key versions between requests (vault_store.h,
+// access generation). Revocation must still take effect on the very next request.
+class VaultAccessCacheTest : public VaultServiceTest {
+ protected:
+  void SetUp() override {
+    VaultServiceTest::SetUp();
+    MakeKey("kek");
+    NewCaller("app", {"unwrapKey", "wrapKey"});
+    auto t = Token(client_ids_["app"], secrets_["app"]);
+    ASSERT_TRUE(t.has_value());
+    token_ = *t;
+    auto w = service_->WrapKey(Ctx(), admin_, "kek", "", "RSA-OAEP-256", Bytes(32, 9));
+    ASSERT_TRUE(w.has_value());
+    wrapped_ = w->value;
+    // Warm every cache: several full requests succeed.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(Request().ok());
+  }
+  // One request as the HTTP adapter makes it: authenticate, then unwrap.
+  Status Request(std::string_view version = "") {
+    auto who = service_->Authenticate(Ctx(), token_);
+    if (!who) return who.error();
+    auto r = service_->UnwrapKey(Ctx(), *who, "kek", version, "RSA-OAEP-256", wrapped_);
+    return r ? Status::Ok() : r.error();
+  }
+  // Another connection to the database, as another process (or the sqlite3 shell) would have.
+  void ExecElsewhere(const std::string& sql) {
+    auto db = SqliteDb::Open(dir_ / kDatabaseFile);
+    ASSERT_TRUE(db.has_value());
+    ASSERT_TRUE(db->Exec(sql).ok()) << sql;
+  }
+  std::string token_;
+  Bytes wrapped_;
+};
+
+TEST_F(VaultAccessCacheTest, PolicyRevokeTakesEffectOnTheNextRequest) {
+  ASSERT_TRUE(service_->SetPolicy(Ctx(), admin_, "app", {"wrapKey"}, {}).has_value());
+  EXPECT_EQ(Request().code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(service_->SetPolicy(Ctx(), admin_, "app", {"unwrapKey"}, {}).has_value());
+  EXPECT_TRUE(Request().ok());
+  ASSERT_TRUE(service_->DeletePolicy(Ctx(), admin_, "app").ok());
+  EXPECT_EQ(Request().code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(VaultAccessCacheTest, IdentityDeleteAndSecretRotationTakeEffectOnTheNextRequest) {
+  ASSERT_TRUE(service_->RotateIdentitySecret(Ctx(), admin_, "app").has_value());
+  EXPECT_EQ(Request().code(), StatusCode::kUnauthenticated);
+  auto t = Token(client_ids_["app"], secrets_["app"]);
+  EXPECT_FALSE(t.has_value());
+}
+
+TEST_F(VaultAccessCacheTest, KeyDisableDeleteAndKeyOpsTakeEffectOnTheNextRequest) {
+  KeyUpdate disable;
+  disable.enabled = false;
+  ASSERT_TRUE(service_->UpdateKey(Ctx(), admin_, "kek", "", disable).has_value());
+  EXPECT_EQ(Request().code(), StatusCode::kFailedPrecondition);
+  KeyUpdate enable;
+  enable.enabled = true;
+  ASSERT_TRUE(service_->UpdateKey(Ctx(), admin_, "kek", "", enable).has_value());
+  EXPECT_TRUE(Request().ok());
+  KeyUpdate ops;
+  ops.key_ops = std::vector<std::string>{"wrapKey"};
+  ASSERT_TRUE(service_->UpdateKey(Ctx(), admin_, "kek", "", ops).has_value());
+  EXPECT_EQ(Request().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(service_->DeleteKey(Ctx(), admin_, "kek").has_value());
+  EXPECT_EQ(Request().code(), StatusCode::kNotFound);
+}
+
+TEST_F(VaultAccessCacheTest, ANewVersionIsTheLatestOnTheNextRequest) {
+  auto before = service_->WrapKey(Ctx(), admin_, "kek", "", "RSA-OAEP-256", Bytes(32, 1));
+  ASSERT_TRUE(before.has_value());
+  KeyVersion rotated = MakeKey("kek");
+  auto after = service_->WrapKey(Ctx(), admin_, "kek", "", "RSA-OAEP-256", Bytes(32, 1));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(before->version, after->version);
+  EXPECT_EQ(after->version, rotated.version);
+}
+
+TEST_F(VaultAccessCacheTest, ChangesByAnotherConnectionTakeEffectOnTheNextRequest) {
+  ExecElsewhere("UPDATE policies SET key_permissions = 0");
+  EXPECT_EQ(Request().code(), StatusCode::kPermissionDenied);
+  ExecElsewhere("UPDATE policies SET key_permissions = " +
+                std::to_string(PermissionSet::All().bits()));
+  EXPECT_TRUE(Request().ok());
+  ExecElsewhere(
+      "UPDATE key_versions SET public_json = json_set(public_json, '$.attributes.enabled', "
+      "json('false'))");
+  EXPECT_EQ(Request().code(), StatusCode::kFailedPrecondition);
+  ExecElsewhere(
+      "UPDATE key_versions SET public_json = json_set(public_json, '$.attributes.enabled', "
+      "json('true'))");
+  EXPECT_TRUE(Request().ok());
+  ExecElsewhere("UPDATE keys SET deleted_date = 1, scheduled_purge_date = 2");
+  EXPECT_EQ(Request().code(), StatusCode::kNotFound);
+  ExecElsewhere("UPDATE keys SET deleted_date = NULL, scheduled_purge_date = NULL");
+  EXPECT_TRUE(Request().ok());
+  ExecElsewhere("UPDATE identities SET enabled = 0 WHERE name_lc = 'app'");
+  EXPECT_EQ(Request().code(), StatusCode::kUnauthenticated);
 }
 
 TEST_F(VaultServiceTest, CreateAddsVersionsAndNamesAreCaseInsensitive) {

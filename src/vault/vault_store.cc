@@ -54,6 +54,34 @@ CREATE TABLE IF NOT EXISTS audit(
   seq INTEGER PRIMARY KEY,
   record TEXT NOT NULL,
   mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS access_generation(
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  n INTEGER NOT NULL);
+INSERT OR IGNORE INTO access_generation(id, n) VALUES(1, 0);
+CREATE TRIGGER IF NOT EXISTS identities_ins_bumps_access_generation AFTER INSERT ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS identities_upd_bumps_access_generation AFTER UPDATE ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS identities_del_bumps_access_generation AFTER DELETE ON identities
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_ins_bumps_access_generation AFTER INSERT ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_upd_bumps_access_generation AFTER UPDATE ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS policies_del_bumps_access_generation AFTER DELETE ON policies
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_ins_bumps_access_generation AFTER INSERT ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_upd_bumps_access_generation AFTER UPDATE ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_del_bumps_access_generation AFTER DELETE ON keys
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_ins_bumps_access_generation AFTER INSERT ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_upd_bumps_access_generation AFTER UPDATE ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
+CREATE TRIGGER IF NOT EXISTS key_versions_del_bumps_access_generation AFTER DELETE ON key_versions
+  BEGIN UPDATE access_generation SET n = n + 1; END;
 )sql";
 
 // Added after format 1 shipped; creating it on open migrates existing vaults (older binaries
@@ -88,8 +116,9 @@ Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path
     PGCMK_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
     readers.push_back(std::make_unique<Reader>(std::move(reader)));
   }
+  PGCMK_ASSIGN_OR_RETURN(AuditMac audit_mac, AuditMac::Create(audit_key));
   std::unique_ptr<VaultStore> store(
-      new VaultStore(std::move(writer), std::move(readers), std::move(audit_key)));
+      new VaultStore(std::move(writer), std::move(readers), std::move(audit_mac)));
   PGCMK_RETURN_IF_ERROR(store->LoadChainHead());
   return store;
 }
@@ -127,6 +156,22 @@ Bytes VaultStore::ComputeMac(const SecretBytes& audit_key, ByteView prev_mac, st
   return Bytes(v.begin(), v.end());
 }
 
+Result<AuditMac> AuditMac::Create(const SecretBytes& audit_key) {
+  PGCMK_ASSIGN_OR_RETURN(crypto::HkdfSha256Expander e,
+                         crypto::HkdfSha256Expander::Create(audit_key, {}));
+  return AuditMac(std::move(e));
+}
+
+Bytes AuditMac::Compute(ByteView prev_mac, std::int64_t seq, std::string_view record) const {
+  static constexpr std::string_view kLabel = "pgcmk-audit/v1";
+  Bytes seq_be;
+  PutBigEndian64(static_cast<std::uint64_t>(seq), &seq_be);
+  const Bytes digest = crypto::Sha256(AsBytes(record));
+  Bytes mac(32);
+  if (!expander_.Expand({AsBytes(kLabel), prev_mac, seq_be, digest}, mac).ok()) return {};
+  return mac;
+}
+
 Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
     const std::vector<std::string>& records) {
   if (inject_audit_failure_) {
@@ -138,7 +183,7 @@ Result<std::pair<std::int64_t, Bytes>> VaultStore::InsertAuditRecords(
                          writer_.Prepare("INSERT INTO audit(seq, record, mac) VALUES(?,?,?)"));
   for (const auto& record : records) {
     ++seq;
-    mac = ComputeMac(audit_key_, mac, seq, record);
+    mac = audit_mac_.Compute(mac, seq, record);
     if (mac.size() != 32) return Err(StatusCode::kInternal, "audit mac computation failed");
     stmt.Reset();
     stmt.Bind(1, seq).Bind(2, record).BindBlob(3, mac);
@@ -184,60 +229,65 @@ Status VaultStore::Mutate(const std::function<Status(SqliteDb&)>& change,
   return change_status;
 }
 
-Status VaultStore::AppendAudit(std::string record) {
-  std::unique_lock lock(queue_mu_);
-  const std::uint64_t ticket = ++next_ticket_;
-  queue_.push_back({ticket, std::move(record)});
-  while (true) {
-    if (done_ticket_ >= ticket) {
-      for (const auto& f : failed_) {
-        if (ticket >= f.first && ticket <= f.last) return f.status;
-      }
-      return Status::Ok();
+Status VaultStore::CommitBatch(const std::deque<Waiter*>& batch) noexcept {
+  // The one catch in the store: an exception here (allocation failure) must not leave the batch's
+  // waiters and every later request waiting for a leader that is gone; it fails the batch closed.
+  try {
+    std::vector<std::string> records;
+    records.reserve(batch.size());
+    for (Waiter* w : batch) records.push_back(std::move(w->record));
+    std::lock_guard wlock(write_mu_);
+    auto txn = SqliteTransaction::Begin(writer_);
+    if (!txn) return txn.error();
+    auto head = InsertAuditRecords(records);
+    if (!head) return head.error();
+    Status status = txn->Commit();
+    if (status.ok()) {
+      head_seq_ = head->first;
+      head_mac_ = std::move(head->second);
     }
-    if (leader_active_) {
-      queue_cv_.wait(lock);
-      continue;
-    }
-    // Become the leader: commit everything queued so far in one transaction.
-    leader_active_ = true;
-    std::vector<std::string> batch;
-    batch.reserve(queue_.size());
-    std::uint64_t first = queue_.front().ticket;
-    std::uint64_t last = queue_.back().ticket;
-    for (auto& p : queue_) batch.push_back(std::move(p.record));
-    queue_.clear();
-    lock.unlock();
-    Status status;
-    {
-      std::lock_guard wlock(write_mu_);
-      auto txn = SqliteTransaction::Begin(writer_);
-      if (!txn) {
-        status = txn.error();
-      } else {
-        auto head = InsertAuditRecords(batch);
-        if (!head) {
-          status = head.error();
-        } else {
-          status = txn->Commit();
-          if (status.ok()) {
-            head_seq_ = head->first;
-            head_mac_ = std::move(head->second);
-          }
-        }
-      }
-    }
-    lock.lock();
-    leader_active_ = false;
-    if (!status.ok()) {
-      failed_.push_back({first, last,
-                         Status(StatusCode::kUnavailable,
-                                "the audit record could not be written; the request was refused")});
-      while (failed_.size() > 256) failed_.pop_front();
-    }
-    done_ticket_ = last;
-    queue_cv_.notify_all();
+    return status;
+  } catch (const std::exception&) {
+    return Status(StatusCode::kInternal, "audit batch commit failed");
   }
+}
+
+Status VaultStore::AppendAudit(std::string record) {
+  Waiter self;
+  self.record = std::move(record);
+  std::deque<Waiter*> batch;  // allocated before leading: leading must not throw (see below)
+  std::unique_lock lock(queue_mu_);
+  queue_.push_back(&self);
+  if (leader_active_) {
+    self.cv.wait(lock, [&] { return self.done || self.lead; });
+  }
+  if (!self.done) {
+    // Lead one batch: everything queued so far, in one transaction and one fsync. From here to
+    // the hand-off nothing throws (swap, a noexcept commit, flags), so neither this batch's
+    // waiters nor later requests can be left waiting for a leader that is gone.
+    leader_active_ = true;
+    batch.swap(queue_);
+    lock.unlock();
+    const bool failed = !CommitBatch(batch).ok();
+    lock.lock();
+    for (Waiter* w : batch) {
+      w->failed = failed;
+      w->done = true;
+      if (w != &self) w->cv.notify_one();
+    }
+    // Hand the next batch to the oldest waiter (it is waiting anyway), or stand down.
+    if (queue_.empty()) {
+      leader_active_ = false;
+    } else {
+      queue_.front()->lead = true;
+      queue_.front()->cv.notify_one();
+    }
+  }
+  if (self.failed) {
+    return Status(StatusCode::kUnavailable,
+                  "the audit record could not be written; the request was refused");
+  }
+  return Status::Ok();
 }
 
 Result<AuditVerification> VaultStore::VerifyAudit() {
@@ -260,7 +310,7 @@ Result<AuditVerification> VaultStore::VerifyAudit() {
         v.problem = "sequence gap: expected record " + std::to_string(expected) + ", found " +
                     std::to_string(seq) + " (records deleted or inserted)";
       }
-      Bytes want = ComputeMac(audit_key_, prev, seq, record);
+      Bytes want = audit_mac_.Compute(prev, seq, record);
       if (v.ok && (want.size() != mac.size() || !ConstantTimeEquals(want, mac))) {
         v.ok = false;
         v.first_bad_seq = seq;

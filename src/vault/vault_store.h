@@ -12,6 +12,12 @@
 // The audit key is derived from the master key (kLabelAuditChain), so the chain cannot be
 // recomputed by someone who can only write the database file.
 //
+// Access generation (table access_generation: one row, n): triggers bump n in the same
+// transaction as every INSERT, UPDATE or DELETE on identities, policies, keys and key_versions,
+// whoever writes (this process, another process, the sqlite3 shell). A reader that sees the same
+// n as when it read some of those rows knows they are still current; the service's caches rely on
+// this (vault_service.cc).
+//
 // Concurrency: one writer connection behind write_mu_ (lock order: queue_mu_ is never held while
 // taking write_mu_), a small pool of reader connections, each behind its own mutex (a reader is
 // picked by thread, so concurrent requests rarely wait for each other). All methods are
@@ -32,6 +38,7 @@
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
+#include "crypto/hkdf.h"
 #include "vault/key_material.h"
 #include "vault/sqlite_db.h"
 
@@ -41,6 +48,20 @@ struct AuditEntry {
   std::int64_t seq = 0;
   std::string record;  // JSON text
   Bytes mac;
+};
+
+// The chain MAC above with HKDF's extract step done once per key: Compute(prev, seq, record) ==
+// VaultStore::ComputeMac(audit_key, prev, seq, record), for the price of one HMAC and one SHA-256.
+// Thread-safe.
+class AuditMac {
+ public:
+  static Result<AuditMac> Create(const SecretBytes& audit_key);
+  // Empty on an (unexpected) OpenSSL failure; an empty mac never verifies.
+  Bytes Compute(ByteView prev_mac, std::int64_t seq, std::string_view record) const;
+
+ private:
+  explicit AuditMac(crypto::HkdfSha256Expander e) : expander_(std::move(e)) {}
+  crypto::HkdfSha256Expander expander_;
 };
 
 struct AuditVerification {
@@ -82,6 +103,7 @@ class VaultStore {
   // For tests of the fail-closed path: when set, every audit commit fails with kIoError.
   void InjectAuditFailureForTesting(bool fail) { inject_audit_failure_ = fail; }
 
+  // The chain MAC by the definition above (one-shot HKDF; the reference for AuditMac).
   static Bytes ComputeMac(const SecretBytes& audit_key, ByteView prev_mac, std::int64_t seq,
                           std::string_view record);
 
@@ -91,10 +113,10 @@ class VaultStore {
     SqliteDb db;
     explicit Reader(SqliteDb d) : db(std::move(d)) {}
   };
-  VaultStore(SqliteDb writer, std::vector<std::unique_ptr<Reader>> readers, SecretBytes audit_key)
+  VaultStore(SqliteDb writer, std::vector<std::unique_ptr<Reader>> readers, AuditMac audit_mac)
       : writer_(std::move(writer)),
         readers_(std::move(readers)),
-        audit_key_(std::move(audit_key)) {}
+        audit_mac_(std::move(audit_mac)) {}
   Reader& PickReader();
   Status LoadChainHead();
   // Inserts records after the current head inside the caller's transaction; returns the new head.
@@ -108,25 +130,23 @@ class VaultStore {
 
   std::vector<std::unique_ptr<Reader>> readers_;
 
-  SecretBytes audit_key_;
+  AuditMac audit_mac_;
   std::atomic<bool> inject_audit_failure_ = false;
 
-  // Group commit queue.
-  struct Pending {
-    std::uint64_t ticket;
+  // Group commit queue. Each waiter lives on its caller's stack and is woken on its own: when its
+  // batch is durable (done), or when it is handed the leadership of the next batch (lead).
+  struct Waiter {
     std::string record;
+    std::condition_variable cv;
+    bool done = false;
+    bool lead = false;
+    bool failed = false;  // with done: the batch was not committed
   };
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<Pending> queue_;
-  std::uint64_t next_ticket_ = 0;
-  std::uint64_t done_ticket_ = 0;
+  // Commits the records of `batch` in one transaction; never throws.
+  Status CommitBatch(const std::deque<Waiter*>& batch) noexcept;
+  std::mutex queue_mu_;  // guards queue_, leader_active_ and every queued Waiter's flags
+  std::deque<Waiter*> queue_;
   bool leader_active_ = false;
-  struct FailedRange {
-    std::uint64_t first, last;
-    Status status;
-  };
-  std::deque<FailedRange> failed_;
 };
 
 }  // namespace pgcmk::vault

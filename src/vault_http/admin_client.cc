@@ -32,6 +32,14 @@ StatusCode CodeForHttp(int status) {
   }
 }
 
+// Wipes a string in place (credentials and keys that passed through JSON or httplib buffers).
+void Wipe(std::string& s) { SecureZero(s.data(), s.size()); }
+
+void WipeJsonString(json& j, const char* field) {
+  if (j.is_object() && j.contains(field) && j[field].is_string())
+    Wipe(j[field].get_ref<std::string&>());
+}
+
 std::string FormEncode(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -76,7 +84,8 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Create(AdminClientOptions opti
   impl->resource = j.value("resource", "https://vault.pgcmk.local");
   std::string secret = j["clientSecret"].get<std::string>();
   impl->client_secret = SecretBytes::CopyFrom(AsBytes(secret));
-  SecureZero(secret.data(), secret.size());
+  Wipe(secret);
+  WipeJsonString(j, "clientSecret");
   while (options.vault_url.ends_with("/")) options.vault_url.pop_back();
   impl->http = std::make_unique<httplib::Client>(options.vault_url);
   if (!impl->http->is_valid())
@@ -109,6 +118,8 @@ Status AdminClient::EnsureToken() {
                   "token request failed: " + desc.substr(0, 300));
   }
   m.token = body["access_token"].get<std::string>();
+  WipeJsonString(body, "access_token");
+  Wipe(res->body);
   return Status::Ok();
 }
 
@@ -130,12 +141,16 @@ Result<json> AdminClient::Call(const std::string& method, const std::string& pat
     req.set_header("Content-Length", "0");
   }
   auto res = m.http->send(req);
+  // The request may carry a key to wrap or import, and always carries the token.
+  Wipe(req.body);
+  for (auto& [name, value] : req.headers) Wipe(value);
   if (!res) {
     return Err(StatusCode::kUnavailable, "cannot reach the vault at " + m.options.vault_url + ": " +
                                              httplib::to_string(res.error()));
   }
   if (res->status == 204) return json();
   json out = json::parse(res->body, nullptr, false);
+  Wipe(res->body);  // may hold an unwrapped key or a client secret; `out` goes to the caller
   if (res->status >= 200 && res->status < 300) {
     if (out.is_discarded())
       return Err(StatusCode::kInternal, "the vault answered with invalid JSON");

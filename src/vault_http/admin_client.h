@@ -25,7 +25,9 @@ class AdminClient {
   static Result<std::unique_ptr<AdminClient>> Create(AdminClientOptions options);
   ~AdminClient();
 
-  // `path` includes the query; `body` is sent as JSON when present. 204 yields null.
+  // `path` includes the query; `body` is sent as JSON when present. 204 yields null. The client
+  // wipes its own copies of the request and response bodies and of the token header; secrets in
+  // `body` and in the returned document are the caller's to wipe.
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const std::optional<nlohmann::json>& body = std::nullopt);
 

@@ -6,6 +6,7 @@
 #include "common/base64url.h"
 #include "common/bytes.h"
 #include "crypto/random.h"
+#include "vault/audit_record.h"
 #include "vault_http/route.h"
 #include "vault_http/wire_format.h"
 
@@ -171,6 +172,29 @@ std::string QueryValue(const Route& route, const std::string& name) {
   return it == route.query.end() ? std::string() : it->second;
 }
 
+// Wipes a string held inside a parsed JSON document (a secret field), if it is a string.
+void WipeJsonString(json& j, const char* field) {
+  if (!j.is_object() || !j.contains(field) || !j[field].is_string()) return;
+  auto& text = j[field].get_ref<std::string&>();
+  SecureZero(text.data(), text.size());
+}
+
+// {"kid":<kid>,"value":<value>}: the bytes nlohmann would write for this object, built directly.
+// `value` is base64url (nothing to escape). The buffer is sized once so that no reallocation
+// leaves a copy of a secret value behind in freed memory.
+std::string KidValueBody(std::string_view kid, std::string_view value) {
+  std::string escaped_kid;
+  vault::AppendJsonString(kid, &escaped_kid);
+  std::string out;
+  out.reserve(escaped_kid.size() + value.size() + 20);
+  out += "{\"kid\":";
+  out += escaped_kid;
+  out += ",\"value\":\"";
+  out += value;
+  out += "\"}";
+  return out;
+}
+
 }  // namespace
 
 int VaultApi::Throttle() const {
@@ -255,13 +279,23 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
     }
     if (e.status == 503 || e.status == 429) res.headers.emplace_back("Retry-After", "1");
     add_common_headers();
-    return res;
+    return std::move(res);
   };
   auto ok = [&](json body) -> HttpResponse {
     res.status = 200;
-    res.body = body.dump();
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     add_common_headers();
-    return res;
+    return std::move(res);
+  };
+  // A body that carries a secret in `field`: the document's copy is wiped here, the server wipes
+  // the body once sent.
+  auto ok_secret = [&](json body, const char* field) -> HttpResponse {
+    res.status = 200;
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.sensitive = true;
+    WipeJsonString(body, field);
+    add_common_headers();
+    return std::move(res);
   };
 
   // ---- Token endpoint ----
@@ -301,11 +335,14 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       return res;
     }
     res.status = 200;
-    res.body = json{{"token_type", "Bearer"},
-                    {"expires_in", t->expires_in},
-                    {"ext_expires_in", t->expires_in},
-                    {"access_token", t->access_token}}
-                   .dump();
+    json body = {{"token_type", "Bearer"},
+                 {"expires_in", t->expires_in},
+                 {"ext_expires_in", t->expires_in},
+                 {"access_token", t->access_token}};
+    res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.sensitive = true;
+    WipeJsonString(body, "access_token");
+    SecureZero(t->access_token.data(), t->access_token.size());
     return res;
   }
 
@@ -610,16 +647,24 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
                      ? service_.WrapKey(ctx, p, route.name, route.version, *alg, *value)
                      : service_.Sign(ctx, p, route.name, route.version, *alg, *value);
         SecureZero(value->data(), value->size());
+        WipeJsonString(*body, "value");  // the plaintext key or data, base64url
         if (!r) return error(r.error());
-        return ok({{"kid", KeyId(ctx.origin, r->name, r->version)},
-                   {"value", Base64UrlEncode(r->value)}});
+        res.status = 200;
+        res.body = KidValueBody(KeyId(ctx.origin, r->name, r->version), Base64UrlEncode(r->value));
+        add_common_headers();
+        return res;
       }
       auto r = route.op == Operation::kDecrypt
                    ? service_.Decrypt(ctx, p, route.name, route.version, *alg, *value)
                    : service_.UnwrapKey(ctx, p, route.name, route.version, *alg, *value);
       if (!r) return error(r.error());
-      return ok({{"kid", KeyId(ctx.origin, r->name, r->version)},
-                 {"value", Base64UrlEncode(r->value.reveal())}});
+      std::string encoded = Base64UrlEncode(r->value.reveal());
+      res.status = 200;
+      res.body = KidValueBody(KeyId(ctx.origin, r->name, r->version), encoded);
+      res.sensitive = true;
+      SecureZero(encoded.data(), encoded.size());
+      add_common_headers();
+      return res;
     }
     case Operation::kVerify: {
       VAULT_HTTP_TRY(body, ParseObject(request.body));
@@ -648,7 +693,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       if (!id) return error(id.error());
       json out = IdentityJson(id->identity, settings.tenant_id);
       out["clientSecret"] = std::string(AsStringView(id->client_secret.reveal()));
-      return ok(out);
+      return ok_secret(std::move(out), "clientSecret");
     }
     case Operation::kAdminListIdentities: {
       auto ids = service_.ListIdentities(ctx, p);
@@ -672,7 +717,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       if (!id) return error(id.error());
       json out = IdentityJson(id->identity, settings.tenant_id);
       out["clientSecret"] = std::string(AsStringView(id->client_secret.reveal()));
-      return ok(out);
+      return ok_secret(std::move(out), "clientSecret");
     }
     case Operation::kAdminAddIdentityCertificate: {
       VAULT_HTTP_TRY(body, ParseObject(request.body));

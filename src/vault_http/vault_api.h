@@ -19,6 +19,8 @@
 
 namespace pgcmk::vault_http {
 
+// The body may carry secrets (wrapKey/encrypt plaintext, client secrets, imported private keys):
+// the server wipes its copies after the request is handled.
 struct HttpRequest {
   std::string method;
   std::string target;                          // raw request target: path and query
@@ -32,6 +34,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string content_type = "application/json; charset=utf-8";
+  // The body carries a secret (an unwrapped key, a client secret, an access token): the server
+  // sends it without copying it and wipes it once sent. VaultApi wipes its own temporary copies.
+  bool sensitive = false;
 };
 
 struct ApiOptions {

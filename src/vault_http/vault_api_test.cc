@@ -108,6 +108,62 @@ TEST_F(VaultApiTest, KidComesFromTheHostHeaderAndErrorsUseAzureCodes) {
   EXPECT_EQ(junk.body.find("evil"), std::string::npos);
 }
 
+// Unwrapped keys, client secrets and tokens are marked so that the server wipes them once sent;
+// the crypto responses are exactly {"kid","value"}.
+TEST_F(VaultApiTest, SecretResponsesAreMarkedSensitiveAndCryptoBodiesAreKidAndValue) {
+  ASSERT_EQ(Call("POST", "/keys/k/create?api-version=7.6", R"({"kty":"RSA"})", token_).status, 200);
+  HttpResponse w = Call("POST", "/keys/k/wrapkey?api-version=7.6",
+                        R"({"alg":"RSA-OAEP-256","value":"AAECAwQFBgcICQoLDA0ODw"})", token_);
+  ASSERT_EQ(w.status, 200) << w.body;
+  EXPECT_FALSE(w.sensitive);
+  json wrapped = json::parse(w.body);
+  EXPECT_EQ(wrapped.size(), 2u);
+  EXPECT_TRUE(wrapped["kid"].get<std::string>().starts_with("https://vault.example:8443/keys/k/"));
+  HttpResponse u = Call("POST", "/keys/k/unwrapkey?api-version=7.6",
+                        json{{"alg", "RSA-OAEP-256"}, {"value", wrapped["value"]}}.dump(), token_);
+  ASSERT_EQ(u.status, 200) << u.body;
+  EXPECT_TRUE(u.sensitive);
+  EXPECT_EQ(u.body, json({{"kid", wrapped["kid"]}, {"value", "AAECAwQFBgcICQoLDA0ODw"}}).dump());
+  HttpResponse id = Call("POST", "/admin/identities", R"({"name":"svc"})", token_);
+  ASSERT_EQ(id.status, 200) << id.body;
+  EXPECT_TRUE(id.sensitive);
+  HttpResponse t =
+      Call("POST", "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token",
+           "grant_type=client_credentials&client_id=" + cred_["clientId"].get<std::string>() +
+               "&client_secret=" + cred_["clientSecret"].get<std::string>() +
+               "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default",
+           "", "application/x-www-form-urlencoded");
+  ASSERT_EQ(t.status, 200);
+  EXPECT_TRUE(t.sensitive);
+  HttpResponse missing = Call("GET", "/keys/nope/?api-version=7.6", "", token_);
+  EXPECT_FALSE(missing.sensitive);
+}
+
+// A key name that percent-decodes to invalid UTF-8 is refused with 400, and audited (its bytes
+// become U+FFFD in the record) rather than failing inside the audit writer.
+TEST_F(VaultApiTest, InvalidUtf8InAKeyNameIsRefusedAndAudited) {
+  HttpResponse r = Call("POST", "/keys/%FF%FEk/unwrapkey?api-version=7.6",
+                        R"({"alg":"RSA-OAEP-256","value":"AAEC"})", token_);
+  EXPECT_EQ(r.status, 400) << r.body;
+  vault::RequestContext ctx;
+  vault::Principal admin;
+  admin.identity.admin = true;
+  vault::AuditQuery q;
+  q.limit = 1000;
+  auto records = service_->QueryAudit(ctx, admin, q);
+  ASSERT_TRUE(records.has_value());
+  bool found = false;
+  for (const auto& rec : *records) {
+    json j = json::parse(rec, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << rec;
+    if (j["operationName"] == "KeyUnwrap" &&
+        j["properties"].value("id", "").find("\xEF\xBF\xBD\xEF\xBF\xBDk") != std::string::npos) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
   std::string path = "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token";
   HttpResponse j = Call("POST", path, R"({"grant_type":"client_credentials"})");

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cctype>
+#include <memory>
 
 #include "common/unique_fd.h"
 #include "vault_http/wire_format.h"
@@ -83,9 +84,28 @@ Result<std::unique_ptr<VaultServer>> VaultServer::Create(vault::VaultService& se
     r.body = req.body;
     r.remote_addr = req.remote_addr;
     HttpResponse out = api->Handle(r);
+    // Request bodies may carry secrets: wipe our copy and httplib's (the Request is httplib's own
+    // non-const object, handed to us as const; nothing reads the body after the handler).
+    SecureZero(r.body.data(), r.body.size());
+    auto& received = const_cast<std::string&>(req.body);
+    SecureZero(received.data(), received.size());
     res.status = out.status;
     for (auto& [k, v] : out.headers) res.set_header(k, v);
-    if (out.status != 204) res.set_content(out.body, out.content_type.c_str());
+    if (out.status == 204) return;
+    if (!out.sensitive) {
+      res.set_content(out.body, out.content_type.c_str());
+      return;
+    }
+    // A secret body is handed over without a copy and wiped when httplib releases it (after
+    // sending, or when the connection fails).
+    auto body = std::make_shared<std::string>(std::move(out.body));
+    const std::size_t length = body->size();
+    res.set_content_provider(
+        length, out.content_type,
+        [body](std::size_t offset, std::size_t size, httplib::DataSink& sink) {
+          return sink.write(body->data() + offset, size);
+        },
+        [body](bool) { SecureZero(body->data(), body->size()); });
   };
   srv.Get(".*", handler);
   srv.Post(".*", handler);

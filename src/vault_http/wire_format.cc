@@ -47,7 +47,9 @@ HttpError ToHttpError(std::string_view operation, const Status& status) {
 std::string ErrorBody(const HttpError& e, std::string_view message) {
   json err = {{"code", e.code}, {"message", message}};
   if (!e.inner_code.empty()) err["innererror"] = {{"code", e.inner_code}};
-  return json{{"error", err}}.dump();
+  // Messages may echo client input (a percent-decoded name): invalid UTF-8 becomes U+FFFD
+  // instead of an exception.
+  return json{{"error", err}}.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 TokenError ToTokenError(const Status& status) {
@@ -108,7 +110,7 @@ std::string TokenErrorBody(const TokenError& e, std::string_view description,
       {"error", e.error}, {"error_description", description}, {"error_codes", json::array()},
       {"timestamp", ts},  {"trace_id", correlation_id},       {"correlation_id", correlation_id}};
   if (e.code != 0) body["error_codes"].push_back(e.code);
-  return body.dump();
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 vault::AuditOutcome AuditOutcomeFor(std::string_view operation, const Status& status) {
