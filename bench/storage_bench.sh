@@ -5,7 +5,9 @@
 #
 #   bench/storage_bench.sh PGCMK_BIN|BUILD_DIR [ROUNDS]
 #
-# Environment: KINDS (default "plain pgcmk gocryptfs"; also "pgcmk-nowb" = writeback cache off),
+# Environment: KINDS (default "plain plain-pgconf pgcmk gocryptfs"; also "pgcmk-nowb" = writeback
+# cache off), where plain-pgconf is a plain directory with the PostgreSQL settings that pgcmk servers
+# use (`pgcmk server postgres-settings`, which the pgcmk kinds get too),
 # SCALE (20), CLIENTS (4), SECONDS_PER_RUN (20), FIO_SECONDS (15), OUT (results directory).
 # Runs as root and puts PostgreSQL, the mounts and fio under the unprivileged user pgcmk.
 set -euo pipefail
@@ -14,7 +16,7 @@ PGCMK=${1:?usage: storage_bench.sh PGCMK_BIN|BUILD_DIR [ROUNDS]}
 # `make bench` passes the build directory, as it does to every benchmark.
 if [[ -d "$PGCMK" ]]; then PGCMK=$PGCMK/src/cli/pgcmk; fi
 ROUNDS=${2:-3}
-KINDS=${KINDS:-plain pgcmk gocryptfs}
+KINDS=${KINDS:-plain plain-pgconf pgcmk gocryptfs}
 SCALE=${SCALE:-20}
 CLIENTS=${CLIENTS:-4}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
@@ -42,7 +44,7 @@ cleanup() {
       as_pg "$PGBIN/pg_ctl" -D "$WORK/$k/dir/data" -m immediate stop >/dev/null 2>&1
   done
   unmount_kind
-  rm -rf "$WORK"/plain "$WORK"/pgcmk* "$WORK"/gocryptfs "$WORK"/fio.json
+  rm -rf "$WORK"/plain* "$WORK"/pgcmk* "$WORK"/gocryptfs "$WORK"/fio.json
   [[ $OUT == "$WORK"/* ]] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,7 +58,7 @@ mount_kind() {
   chown pgcmk: "$base/key"
   chmod 0600 "$base/key"
   case $kind in
-    plain) ;;
+    plain | plain-pgconf) ;;
     pgcmk | pgcmk-nowb)
       local wb=on
       [[ $kind == pgcmk-nowb ]] && wb=off
@@ -97,6 +99,11 @@ port = $PORT
 unix_socket_directories = '$WORK'
 fsync = on
 EOF
+  # pgcmk servers run with these settings (src/server); the plain-pgconf kind shows what they do
+  # without the encrypted mount.
+  if [[ $kind == pgcmk* || $kind == plain-pgconf ]]; then
+    "$PGCMK" server postgres-settings | as_pg tee -a "$data/postgresql.conf" >/dev/null
+  fi
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$WORK/$kind/pg.log" -w start >/dev/null
   local pgb=(as_pg pgbench -h 127.0.0.1 -p "$PORT" -U postgres)
   local t0 t1

@@ -347,6 +347,18 @@ Status Delete(std::span<const std::string> argv, CommandContext& ctx) {
   return Status::Ok();
 }
 
+Status PostgresSettings(std::span<const std::string> argv, CommandContext& ctx) {
+  if (!argv.empty()) {
+    return Status(StatusCode::kInvalidArgument, "postgres-settings takes no arguments");
+  }
+  if (ctx.format == OutputFormat::kJson) {
+    ctx.out << nlohmann::json{{"settings", server::StoragePostgresSettings()}}.dump() << "\n";
+  } else {
+    ctx.out << server::StoragePostgresSettings();
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterServerCommands(CommandTable& table) {
@@ -373,6 +385,9 @@ void RegisterServerCommands(CommandTable& table) {
                  sd,
              "Switch the key and identity (after the same checks as create)", Update});
   table.Add({"server activity", "NAME" + sd, "Show the server's activity log", Activity});
+  table.Add({"server postgres-settings", "",
+             "Print the PostgreSQL settings pgcmk servers use on the encrypted mount",
+             PostgresSettings});
   table.Add(
       {"server delete", "NAME" + sd, "Delete a stopped server and its encrypted data", Delete});
 }

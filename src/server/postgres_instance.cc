@@ -57,6 +57,11 @@ Status InitDb(const PostgresOptions& options, const SecretBytes& admin_password)
   return Status::Ok();
 }
 
+std::string_view StoragePostgresSettings() {
+  return "wal_sync_method = open_datasync\n"
+         "wal_buffers = 64MB\n";
+}
+
 Status WriteRuntimeConfig(const PostgresOptions& o) {
   std::ostringstream conf;
   conf << "# Written by pgcmk; edits are overwritten at every start.\n"
@@ -69,7 +74,9 @@ Status WriteRuntimeConfig(const PostgresOptions& o) {
        << "ssl_key_file = 'server.key'\n"
        << "password_encryption = 'scram-sha-256'\n"
        << "logging_collector = off\n"
-       << "log_connections = on\n";
+       << "log_connections = on\n"
+       << "# Storage settings for the encrypted mount (see docs/storage.md)\n"
+       << StoragePostgresSettings();
   const std::string conf_text = conf.str();
   PGCMK_RETURN_IF_ERROR(WriteFileAtomically(o.data_dir / "pgcmk.conf", AsBytes(conf_text), 0600));
   // Include pgcmk.conf from postgresql.conf once.

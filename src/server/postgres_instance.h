@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
@@ -41,8 +42,17 @@ struct PostgresOptions {
 // a pipe (--pwfile=/dev/fd/3), never on disk or in argv.
 Status InitDb(const PostgresOptions& options, const SecretBytes& admin_password);
 
-// Writes pgcmk.conf (listen address, port, TLS settings) and includes it from postgresql.conf.
-// The supervisor calls it before every start.
+// The PostgreSQL settings every pgcmk server gets for its data directory on the encrypted FUSE
+// mount (postgresql.conf lines). WAL is written with O_DSYNC (wal_sync_method = open_datasync):
+// the mount serves an O_DSYNC write as one request made durable before the reply, where
+// fdatasync after a cached write costs three (write, times update, fsync). Every WAL buffer write
+// is then synchronous, so the WAL buffers are large (64 MB) to keep bulk loads from writing WAL in
+// small synchronous pieces. Measured in docs/benchmarks-storage.md; `pgcmk server
+// postgres-settings` prints them for benchmarks and tests.
+std::string_view StoragePostgresSettings();
+
+// Writes pgcmk.conf (listen address, port, TLS settings, StoragePostgresSettings) and includes it
+// from postgresql.conf. The supervisor calls it before every start.
 Status WriteRuntimeConfig(const PostgresOptions& options);
 
 // WriteRuntimeConfig, plus pg_hba.conf and the TLS server certificate and key (0600) in the data

@@ -33,6 +33,14 @@ bool IsZeroBlock(const std::uint8_t* p) {
   return (a | b) == 0;
 }
 
+// Whether any of the first `blocks` 16-byte blocks at p is all zero. Branch-free so that the
+// common case (no hole) costs one pass that the compiler can vectorise.
+bool HasZeroBlock(const std::uint8_t* p, std::size_t blocks) {
+  bool found = false;
+  for (std::size_t b = 0; b < blocks; ++b) found |= IsZeroBlock(p + b * kBlock);
+  return found;
+}
+
 // Length of unit `index` in a file of `file_size` bytes (0 past the end).
 std::uint64_t UnitLength(std::uint64_t index, std::uint64_t file_size) {
   const std::uint64_t start = index * kUnit;
@@ -78,6 +86,12 @@ Status EncryptedFile::DecryptUnits(MutableByteView buf, std::uint64_t first_unit
     }
     // Which whole 16-byte blocks are holes (never the partial last block: see the header).
     const std::size_t full_blocks = len / kBlock;
+    if (!HasZeroBlock(p, full_blocks)) {
+      PGCMK_RETURN_IF_ERROR(
+          keys_->cipher.Decrypt(crypto::XtsTweakForUnit(unit), {p, len}, {p, len}));
+      pos += len;
+      continue;
+    }
     std::bitset<kUnit / kBlock> zero;
     for (std::size_t b = 0; b < full_blocks; ++b) zero[b] = IsZeroBlock(p + b * kBlock);
     if (zero.count() == full_blocks && IsZero(p + full_blocks * kBlock, len % kBlock)) {
@@ -95,17 +109,20 @@ Status EncryptedFile::DecryptUnits(MutableByteView buf, std::uint64_t first_unit
   return Status::Ok();
 }
 
-Status EncryptedFile::EncryptUnits(MutableByteView buf, std::uint64_t first_unit,
+// Encrypts the plaintext `in` of consecutive units starting at `first_unit` into `out` (the same
+// size; may be the same buffer).
+Status EncryptedFile::EncryptUnits(ByteView in, MutableByteView out, std::uint64_t first_unit,
                                    std::uint64_t file_size) const {
   if (!keys_) return NoKeys();
+  if (in.size() != out.size()) return Status(StatusCode::kInternal, "buffer sizes differ");
   std::size_t pos = 0;
-  for (std::uint64_t unit = first_unit; pos < buf.size(); ++unit) {
+  for (std::uint64_t unit = first_unit; pos < out.size(); ++unit) {
     const std::size_t len = static_cast<std::size_t>(UnitLength(unit, file_size));
-    if (len == 0 || pos + len > buf.size()) {
+    if (len == 0 || pos + len > out.size()) {
       return Status(StatusCode::kInternal, "unit layout does not match the buffer");
     }
-    std::uint8_t* p = buf.data() + pos;
-    PGCMK_RETURN_IF_ERROR(keys_->cipher.Encrypt(crypto::XtsTweakForUnit(unit), {p, len}, {p, len}));
+    PGCMK_RETURN_IF_ERROR(keys_->cipher.Encrypt(crypto::XtsTweakForUnit(unit),
+                                                {in.data() + pos, len}, {out.data() + pos, len}));
     pos += len;
   }
   return Status::Ok();
@@ -129,25 +146,59 @@ Result<size_t> EncryptedFile::Read(MutableByteView out, std::uint64_t offset) co
   if (got != span) {
     return Err(StatusCode::kDataLoss, "backing file is shorter than the encrypted file", EIO);
   }
+  ReadAheadBacking(span_start, span_end, size);
   PGCMK_RETURN_IF_ERROR(DecryptUnits({buf, span}, first, size));
   if (!direct) std::memcpy(out.data(), buf + (offset - span_start), n);
   return static_cast<size_t>(n);
 }
 
+// The backing file's own read-ahead is not enough behind FUSE: the kernel sends a sequential
+// reader's requests (128-256 KiB each) to several worker threads, whose preads arrive slightly out
+// of order and keep resetting the backing file's read-ahead window, so every request waits for the
+// disk. Asking for the next window explicitly keeps the disk busy ahead of the reader. Only the
+// ciphertext is read ahead, into the backing page cache: nothing here can serve stale plaintext.
+void EncryptedFile::ReadAheadBacking(std::uint64_t start, std::uint64_t end,
+                                     std::uint64_t file_size) const {
+  const std::uint64_t previous_end = next_read_.exchange(end, std::memory_order_relaxed);
+  // Sequential: a large request (the kernel sends those only for a reader it considers
+  // sequential) near where the previous one ended. Small random reads never trigger it.
+  if (end - start < kReadAheadMinRequest) return;
+  if (start + kReadAheadSlack < previous_end || start > previous_end + kReadAheadSlack) {
+    read_ahead_until_.store(end, std::memory_order_relaxed);  // a jump: start again from here
+    return;
+  }
+  std::uint64_t issued = read_ahead_until_.load(std::memory_order_relaxed);
+  const std::uint64_t from = std::max(issued, end);
+  if (from >= end + kReadAheadWindow / 2 || from >= file_size) return;
+  const std::uint64_t to = std::min(from + kReadAheadWindow, file_size);
+  if (!read_ahead_until_.compare_exchange_strong(issued, to, std::memory_order_relaxed)) return;
+  // Advice only: an error here changes nothing but speed.
+  (void)::posix_fadvise(fd_.get(), static_cast<off_t>(kHeader + from),
+                        static_cast<off_t>(to - from), POSIX_FADV_WILLNEED);
+}
+
 Status EncryptedFile::Write(ByteView data, std::uint64_t offset) {
   if (data.empty()) return Status::Ok();
   {
-    // Fast path: whole units (or the whole tail unit) inside the file. No read-modify-write and
-    // no size change, so concurrent writers and readers may proceed.
+    // Fast path: whole units, no read-modify-write, so concurrent writers and readers may
+    // proceed (shared lock). Either an overwrite of whole units (or of the whole tail unit) inside
+    // the file, or an append of whole units to a file whose size is a multiple of the unit (the
+    // writeback cache's large sequential writes): units between the old end and `offset` stay
+    // holes, and the size only grows, which no other shared-lock holder depends on.
     std::shared_lock lock(mu_);
-    const std::uint64_t size = size_.load(std::memory_order_relaxed);
+    const std::uint64_t size = size_.load(std::memory_order_acquire);
     const std::uint64_t end = offset + data.size();
-    if (offset % kUnit == 0 && end <= size && (end % kUnit == 0 || end == size)) {
-      Bytes& scratch = ScratchBuffer(data.size());
-      std::memcpy(scratch.data(), data.data(), data.size());
-      MutableByteView buf(scratch.data(), data.size());
-      PGCMK_RETURN_IF_ERROR(EncryptUnits(buf, offset / kUnit, size));
-      return PwriteAll(fd_.get(), buf, static_cast<off_t>(kHeader + offset));
+    const bool overwrite = end <= size && (end % kUnit == 0 || end == size);
+    const bool append = end > size && size % kUnit == 0 && end % kUnit == 0;
+    if (offset % kUnit == 0 && (overwrite || append)) {
+      MutableByteView buf(ScratchBuffer(data.size()).data(), data.size());
+      PGCMK_RETURN_IF_ERROR(EncryptUnits(data, buf, offset / kUnit, std::max(size, end)));
+      PGCMK_RETURN_IF_ERROR(PwriteAll(fd_.get(), buf, static_cast<off_t>(kHeader + offset)));
+      std::uint64_t current = size_.load(std::memory_order_relaxed);
+      while (current < end &&
+             !size_.compare_exchange_weak(current, end, std::memory_order_release)) {
+      }
+      return Status::Ok();
     }
   }
   std::unique_lock lock(mu_);
@@ -191,7 +242,7 @@ Status EncryptedFile::WriteLocked(ByteView data, std::uint64_t offset) {
     PGCMK_RETURN_IF_ERROR(load_unit(last));
   }
   std::memcpy(buf.data() + (offset - span_start), data.data(), data.size());
-  PGCMK_RETURN_IF_ERROR(EncryptUnits(buf, first, new_size));
+  PGCMK_RETURN_IF_ERROR(EncryptUnits(buf, buf, first, new_size));
   PGCMK_RETURN_IF_ERROR(PwriteAll(fd_.get(), buf, static_cast<off_t>(kHeader + span_start)));
   size_.store(new_size, std::memory_order_release);
   return Status::Ok();
@@ -233,7 +284,7 @@ Status EncryptedFile::TruncateLocked(std::uint64_t new_size) {
     PGCMK_RETURN_IF_ERROR(DecryptUnits({unit_buf, old_len}, unit, size));
     PGCMK_RETURN_IF_ERROR(ftruncate_to(new_size));
     size_.store(new_size, std::memory_order_release);
-    PGCMK_RETURN_IF_ERROR(EncryptUnits({unit_buf, cut_len}, unit, new_size));
+    PGCMK_RETURN_IF_ERROR(EncryptUnits({unit_buf, cut_len}, {unit_buf, cut_len}, unit, new_size));
     return PwriteAll(fd_.get(), {unit_buf, cut_len}, static_cast<off_t>(kHeader + unit * kUnit));
   }
 
@@ -251,7 +302,8 @@ Status EncryptedFile::TruncateLocked(std::uint64_t new_size) {
     PGCMK_RETURN_IF_ERROR(DecryptUnits({unit_buf, old_len}, unit, size));
     std::memset(unit_buf + old_len, 0, grown_len - old_len);
     current = unit * kUnit + grown_len;
-    PGCMK_RETURN_IF_ERROR(EncryptUnits({unit_buf, grown_len}, unit, current));
+    PGCMK_RETURN_IF_ERROR(
+        EncryptUnits({unit_buf, grown_len}, {unit_buf, grown_len}, unit, current));
     PGCMK_RETURN_IF_ERROR(
         PwriteAll(fd_.get(), {unit_buf, grown_len}, static_cast<off_t>(kHeader + unit * kUnit)));
     size_.store(current, std::memory_order_release);
@@ -263,7 +315,7 @@ Status EncryptedFile::TruncateLocked(std::uint64_t new_size) {
   if (tail_len != 0) {
     const std::uint64_t unit = new_size / kUnit;
     std::memset(unit_buf, 0, tail_len);
-    PGCMK_RETURN_IF_ERROR(EncryptUnits({unit_buf, tail_len}, unit, new_size));
+    PGCMK_RETURN_IF_ERROR(EncryptUnits({unit_buf, tail_len}, {unit_buf, tail_len}, unit, new_size));
     PGCMK_RETURN_IF_ERROR(
         PwriteAll(fd_.get(), {unit_buf, tail_len}, static_cast<off_t>(kHeader + unit * kUnit)));
   } else {

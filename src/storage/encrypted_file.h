@@ -26,11 +26,17 @@
 // tail is never a hole. Extending a file (truncate up, write past EOF, fallocate) re-encrypts the
 // old partial tail unit and writes the new tail unit; whole units in between stay holes.
 //
-// Thread safety: all methods may be called concurrently on one object. Reads and whole-unit
-// overwrites inside the file run in parallel (shared lock); writes that need read-modify-write of a
-// partial unit, extend the file, truncate or fallocate take the object's exclusive lock. The
+// Thread safety: all methods may be called concurrently on one object. Reads, whole-unit
+// overwrites inside the file and whole-unit appends to a file whose size is a multiple of the unit
+// run in parallel (shared lock); writes that need read-modify-write of a partial unit, create or
+// extend a partial tail unit, truncate or fallocate take the object's exclusive lock. The
 // caller must not keep two live EncryptedFile objects for one backing inode (the FUSE adapter keeps
 // one per inode), since the size and the lock live in the object.
+//
+// Read-ahead: a large read (>= 64 KiB) that continues the previous one asks the kernel
+// (posix_fadvise WILLNEED) to read the next 8 MiB of the backing file into its page cache. Only
+// ciphertext is read ahead; this class caches no plaintext, so a read always decrypts what the
+// backing file holds at that moment.
 #pragma once
 
 #include <sys/types.h>
@@ -90,8 +96,14 @@ class EncryptedFile {
 
   // Both require mu_ held (shared or exclusive as documented in the .cc).
   Status DecryptUnits(MutableByteView buf, std::uint64_t first_unit, std::uint64_t file_size) const;
-  Status EncryptUnits(MutableByteView buf, std::uint64_t first_unit, std::uint64_t file_size) const;
+  Status EncryptUnits(ByteView in, MutableByteView out, std::uint64_t first_unit,
+                      std::uint64_t file_size) const;
   Status WriteLocked(ByteView data, std::uint64_t offset);
+  // On sequential reads, asks the kernel to read the backing file ahead of the reader.
+  void ReadAheadBacking(std::uint64_t start, std::uint64_t end, std::uint64_t file_size) const;
+  static constexpr std::uint64_t kReadAheadWindow = 8u << 20;
+  static constexpr std::uint64_t kReadAheadMinRequest = 64u << 10;
+  static constexpr std::uint64_t kReadAheadSlack = 2u << 20;
   Status TruncateLocked(std::uint64_t new_size);
   Status ZeroRangeLocked(std::uint64_t offset, std::uint64_t length, bool punch);
 
@@ -99,6 +111,8 @@ class EncryptedFile {
   std::shared_ptr<const FileKeys> keys_;
   mutable std::shared_mutex mu_;
   std::atomic<std::uint64_t> size_;
+  mutable std::atomic<std::uint64_t> next_read_{0};         // end of the last read
+  mutable std::atomic<std::uint64_t> read_ahead_until_{0};  // backing read-ahead issued up to
 };
 
 }  // namespace pgcmk::storage

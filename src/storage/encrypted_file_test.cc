@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -244,6 +246,86 @@ TEST_F(EncryptedFileTest, ConcurrentWritersOfDistinctPagesDoNotInterfere) {
     });
   }
   for (auto& t : threads) t.join();
+}
+
+TEST_F(EncryptedFileTest, ConcurrentWholeUnitAppendsAndPartialWritesKeepEveryByte) {
+  // The writeback cache sends a sequential writer's pages as concurrent 1 MiB appends, which run
+  // under the shared lock; unaligned writes (exclusive lock) may interleave with them.
+  auto f = Open("appends");
+  constexpr int kChunks = 64;
+  constexpr std::size_t kChunk = 16 * kU;
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < kChunks; i = next++) {
+        const std::uint64_t at = static_cast<std::uint64_t>(i) * kChunk;
+        const Bytes p = Pattern(kChunk, static_cast<std::uint8_t>(i));
+        if (i % 8 != 3) {
+          EXPECT_TRUE(f->Write(p, at).ok());
+          continue;
+        }
+        // Every 8th chunk in three unaligned pieces.
+        for (auto [from, to] :
+             {std::pair<std::size_t, std::size_t>{0, 1000}, {1000, 30001}, {30001, kChunk}}) {
+          EXPECT_TRUE(f->Write(ByteView(p).subspan(from, to - from), at + from).ok());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(f->size(), kChunks * kChunk);
+  ASSERT_TRUE(f->Write(Pattern(100, 9), kChunks * kChunk).ok());  // a partial tail after them
+  f.reset();
+  f = Open("appends", O_RDWR);
+  ASSERT_EQ(f->size(), kChunks * kChunk + 100);
+  const Bytes all = ReadAll(*f);
+  for (int i = 0; i < kChunks; ++i) {
+    EXPECT_TRUE(std::equal(all.begin() + i * kChunk, all.begin() + (i + 1) * kChunk,
+                           Pattern(kChunk, static_cast<std::uint8_t>(i)).begin()))
+        << "chunk " << i;
+  }
+  const Bytes tail = Pattern(100, 9);
+  EXPECT_TRUE(std::equal(all.end() - 100, all.end(), tail.begin()));
+}
+
+TEST_F(EncryptedFileTest, SequentialReadsAheadSeeEveryWriteTruncateAndPunch) {
+  // Large sequential reads make the file read the backing file ahead; whatever changes ahead of
+  // the reader must still be what it reads.
+  auto f = Open("seq");
+  constexpr std::size_t kSize = 12 << 20;
+  constexpr std::size_t kRequest = 256 << 10;
+  Bytes model = Pattern(kSize, 1);
+  ASSERT_TRUE(f->Write(model, 0).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t at = 0; at < model.size(); at += kRequest) {
+      const std::size_t ahead = at + 3 * kRequest + 777;  // inside the read-ahead window
+      if ((at / kRequest) % 4 == 1 && ahead + 5000 < model.size()) {
+        const Bytes p = Pattern(5000, static_cast<std::uint8_t>(at / kRequest));
+        ASSERT_TRUE(f->Write(p, ahead).ok());
+        std::copy(p.begin(), p.end(), model.begin() + static_cast<std::ptrdiff_t>(ahead));
+      }
+      if ((at / kRequest) % 7 == 2 && ahead + 3 * kU < model.size()) {
+        ASSERT_TRUE(
+            f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ahead + kU, 2 * kU).ok());
+        std::fill_n(model.begin() + static_cast<std::ptrdiff_t>(ahead + kU), 2 * kU, 0);
+      }
+      if (at == 6 * kRequest * (pass + 1)) {
+        // Cut well ahead of the reader, then grow again: the cut part must read as zeros.
+        const std::size_t cut = at + 2 * kRequest + 123;
+        ASSERT_TRUE(f->Truncate(cut).ok());
+        ASSERT_TRUE(f->Truncate(model.size()).ok());
+        std::fill(model.begin() + static_cast<std::ptrdiff_t>(cut), model.end(), 0);
+      }
+      Bytes got(kRequest);
+      auto n = f->Read(got, at);
+      ASSERT_TRUE(n.has_value());
+      ASSERT_EQ(*n, std::min(kRequest, model.size() - at));
+      ASSERT_TRUE(std::equal(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(*n),
+                             model.begin() + static_cast<std::ptrdiff_t>(at)))
+          << "pass " << pass << " offset " << at;
+    }
+  }
 }
 
 }  // namespace

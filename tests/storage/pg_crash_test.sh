@@ -183,6 +183,8 @@ full_page_writes = on
 checkpoint_timeout = 30s
 max_wal_size = 64MB
 EOF
+# The settings pgcmk servers use on the mount (WAL through O_DSYNC writes).
+"$PGCMK" server postgres-settings | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 start_pg
 psql_ -c "CREATE TABLE acked (client int, seq bigint, pad text, PRIMARY KEY (client, seq))"
 
