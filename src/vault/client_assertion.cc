@@ -207,28 +207,41 @@ Result<ValidatedAssertion> ValidateClientAssertion(
   return ValidatedAssertion{*jti, *exp, cert->key_id, cert->Thumbprint()};
 }
 
+void AssertionReplayCache::EvictExpired(std::int64_t now) {
+  while (!by_expiry_.empty() && by_expiry_.begin()->first < now) {
+    auto it = seen_.find(by_expiry_.begin()->second);
+    if (it != seen_.end() && it->second.until == by_expiry_.begin()->first) {
+      if (auto c = per_client_count_.find(it->second.client);
+          c != per_client_count_.end() && --c->second == 0) {
+        per_client_count_.erase(c);
+      }
+      seen_.erase(it);
+    }
+    by_expiry_.erase(by_expiry_.begin());
+  }
+}
+
 Status AssertionReplayCache::Remember(std::string_view client_id, std::string_view jti,
                                       std::int64_t until, std::int64_t now) {
-  std::string key = ToLower(client_id);
+  std::string client = ToLower(client_id);
+  std::string key = client;
   key += '\n';
   key += jti;
   std::lock_guard lock(mu_);
-  if (auto it = seen_.find(key); it != seen_.end()) {
-    if (it->second >= now) {
-      return Status(StatusCode::kUnauthenticated,
-                    "AADSTS700029: The client assertion has already been used (its 'jti' was "
-                    "seen before); every assertion may be used once.");
-    }
-    seen_.erase(it);
+  EvictExpired(now);
+  if (seen_.contains(key)) {
+    return Status(StatusCode::kUnauthenticated,
+                  "AADSTS700029: The client assertion has already been used (its 'jti' was "
+                  "seen before); every assertion may be used once.");
   }
-  if (seen_.size() >= capacity_) {
-    std::erase_if(seen_, [now](const auto& entry) { return entry.second < now; });
-    if (seen_.size() >= capacity_) {
-      return Status(StatusCode::kResourceExhausted,
-                    "AADSTS90033: Too many client assertions in flight; retry shortly.");
-    }
+  if (seen_.size() >= capacity_ || per_client_count_[client] >= per_client_capacity_) {
+    if (per_client_count_[client] == 0) per_client_count_.erase(client);
+    return Status(StatusCode::kResourceExhausted,
+                  "AADSTS90033: Too many client assertions in flight; retry shortly.");
   }
-  seen_.emplace(std::move(key), until);
+  ++per_client_count_[client];
+  by_expiry_.emplace(until, key);
+  seen_.emplace(std::move(key), Entry{std::move(client), until});
   return Status::Ok();
 }
 

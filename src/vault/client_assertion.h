@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -68,11 +69,14 @@ Result<ValidatedAssertion> ValidateClientAssertion(
 
 // Remembers (client_id, jti) pairs until their assertion expires, in memory only: a restart
 // forgets them, so an assertion captured before a restart could be replayed until its exp (at
-// most max_lifetime + skew later). Bounded: at `capacity` live entries new assertions are refused
-// (kResourceExhausted) rather than older ones forgotten. Thread-safe.
+// most max_lifetime + skew later). Bounded: at `capacity` live entries in all, or
+// `per_client_capacity` for one client, new assertions are refused (kResourceExhausted) rather
+// than older ones forgotten — so one busy client cannot lock every other client out. Expired
+// entries leave in expiry order as time passes (no scans). Thread-safe.
 class AssertionReplayCache {
  public:
-  explicit AssertionReplayCache(size_t capacity = 100000) : capacity_(capacity) {}
+  explicit AssertionReplayCache(size_t capacity = 100000, size_t per_client_capacity = 1000)
+      : capacity_(capacity), per_client_capacity_(per_client_capacity) {}
   // OK the first time, and the pair is then remembered until `until` (the assertion's exp plus
   // the clock skew the validation allows); kUnauthenticated if the pair is still remembered.
   Status Remember(std::string_view client_id, std::string_view jti, std::int64_t until,
@@ -80,9 +84,19 @@ class AssertionReplayCache {
   size_t size() const;
 
  private:
+  struct Entry {
+    std::string client;  // lower-case client id
+    std::int64_t until;
+  };
+  // Drops every entry that expired before `now`. Requires mu_.
+  void EvictExpired(std::int64_t now);
+
   const size_t capacity_;
+  const size_t per_client_capacity_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::int64_t> seen_;  // client_id '\n' jti -> exp
+  std::unordered_map<std::string, Entry> seen_;               // client '\n' jti -> entry
+  std::multimap<std::int64_t, std::string> by_expiry_;        // until -> key in seen_
+  std::unordered_map<std::string, size_t> per_client_count_;  // client -> live entries
 };
 
 }  // namespace pgcmk::vault

@@ -265,5 +265,25 @@ TEST(AssertionReplayCacheTest, IsBoundedAndForgetsExpiredEntriesFirst) {
   EXPECT_EQ(cache.size(), 1u);
 }
 
+TEST(AssertionReplayCacheTest, OneClientCannotFillTheCacheForEveryone) {
+  AssertionReplayCache cache(/*capacity=*/10, /*per_client_capacity=*/3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(cache.Remember("busy", "j" + std::to_string(i), kNow + 10, kNow).ok());
+  }
+  EXPECT_EQ(cache.Remember("BUSY", "j3", kNow + 10, kNow).code(), StatusCode::kResourceExhausted);
+  // Others are unaffected, up to the global bound.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(cache.Remember("other-" + std::to_string(i), "j", kNow + 10, kNow).ok());
+  }
+  EXPECT_EQ(cache.size(), 6u);
+  // Expiry frees the busy client's quota, in expiry order.
+  EXPECT_TRUE(cache.Remember("busy", "j3", kNow + 50, kNow + 11).ok());
+  EXPECT_EQ(cache.size(), 1u);
+  // A replay is still a replay while remembered, and the same jti is fine after expiry.
+  EXPECT_EQ(cache.Remember("busy", "j3", kNow + 50, kNow + 20).code(),
+            StatusCode::kUnauthenticated);
+  EXPECT_TRUE(cache.Remember("busy", "j3", kNow + 90, kNow + 51).ok());
+}
+
 }  // namespace
 }  // namespace pgcmk::vault
