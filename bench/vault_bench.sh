@@ -18,17 +18,9 @@ CONC=${CONCURRENCY:-16}
 ROUNDS=${ROUNDS:-2}
 CORES=$(nproc)
 WORK=$(mktemp -d /tmp/vault-bench-XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n "$DAEMON" ]]; then kill "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$PGCMK" vault init --data-dir "$WORK/vault" >/dev/null
-"$PGCMK" vault serve --data-dir "$WORK/vault" --listen 127.0.0.1:0 --threads "$CONC" >"$WORK/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 1 200); do [[ -s "$WORK/vault/vault.url" ]] && break; sleep 0.05; done
-URL=$(tr -d '\n' < "$WORK/vault/vault.url")
+source scripts/lib/throwaway_vault.sh
+start_throwaway_vault "$PGCMK" "$WORK" --threads "$CONC"
+DAEMON=$VAULT_DAEMON URL=$VAULT_URL
 CONN=(--data-dir "$WORK/vault")
 head -c 32 /dev/urandom > "$WORK/dek"
 

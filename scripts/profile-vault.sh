@@ -10,17 +10,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}; BITS=${2:-2048}; OP=${3:-unwrap}; SECS=${4:-5}
 PGCMK="$BUILD/src/cli/pgcmk"; BENCH="$BUILD/bench/vault_bench"
 WORK=$(mktemp -d /tmp/vault-profile-XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n "$DAEMON" ]]; then kill "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$PGCMK" vault init --data-dir "$WORK/vault" >/dev/null
-"$PGCMK" vault serve --data-dir "$WORK/vault" --listen 127.0.0.1:0 --threads 16 >"$WORK/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 1 200); do [[ -s "$WORK/vault/vault.url" ]] && break; sleep 0.05; done
-URL=$(tr -d '\n' < "$WORK/vault/vault.url")
+source scripts/lib/throwaway_vault.sh
+start_throwaway_vault "$PGCMK" "$WORK" --threads 16
+DAEMON=$VAULT_DAEMON URL=$VAULT_URL
 CONN=(--data-dir "$WORK/vault")
 head -c 32 /dev/urandom > "$WORK/dek"
 KID=$("$PGCMK" vault key create prof --size "$BITS" "${CONN[@]}" --output json | grep '"kid"' | head -1 | sed -e 's/.*"kid": *"\([^"]*\)".*/\1/')

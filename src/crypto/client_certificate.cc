@@ -18,11 +18,7 @@ namespace {
 using internal::BioPtr;
 using internal::BnPtr;
 using internal::PkeyPtr;
-
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
+using internal::X509Ptr;
 
 Status Failed(std::string_view what) { return internal::OpenSslError(StatusCode::kInternal, what); }
 

@@ -45,9 +45,13 @@ struct BnClearFree {
 struct BioFree {
   void operator()(BIO* p) const { BIO_free(p); }
 };
+struct X509Free {
+  void operator()(X509* p) const { X509_free(p); }
+};
 
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
 using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
 using KdfPtr = std::unique_ptr<EVP_KDF, EvpKdfFree>;

@@ -20,10 +20,8 @@ namespace {
 using internal::BioPtr;
 using internal::BnPtr;
 using internal::PkeyPtr;
+using internal::X509Ptr;
 
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
 struct X509StoreFree {
   void operator()(X509_STORE* p) const { X509_STORE_free(p); }
 };
@@ -33,7 +31,6 @@ struct X509StoreCtxFree {
 struct GeneralNamesFree {
   void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
 };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
 using StorePtr = std::unique_ptr<X509_STORE, X509StoreFree>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, X509StoreCtxFree>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesFree>;

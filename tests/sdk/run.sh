@@ -11,18 +11,9 @@ if [[ ! -d node_modules/@azure/keyvault-keys || ! -d node_modules/@azure/identit
   npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 fi
 WORK=$(mktemp -d /tmp/vault-sdk-XXXXXX)
-DAEMON=""
-cleanup() {
-  if [[ -n "$DAEMON" ]]; then kill "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-"$PGCMK" vault init --data-dir "$WORK/vault" --retention-days 7 >/dev/null
-"$PGCMK" vault serve --data-dir "$WORK/vault" --listen 127.0.0.1:0 --scheduler-interval 1 >"$WORK/daemon.log" 2>&1 &
-DAEMON=$!
-for _ in $(seq 1 200); do [[ -s "$WORK/vault/vault.url" ]] && break; sleep 0.05; done
-[[ -s "$WORK/vault/vault.url" ]] || { cat "$WORK/daemon.log"; exit 1; }
-export VAULT_URL=$(tr -d '\n' < "$WORK/vault/vault.url")
+source ../../scripts/lib/throwaway_vault.sh
+start_throwaway_vault "$PGCMK" "$WORK" --retention-days 7 -- --scheduler-interval 1
+export VAULT_URL
 export VAULT_CA="$WORK/vault/tls/ca.pem"
 export VAULT_ADMIN_CREDENTIAL="$WORK/vault/admin.credential"
 export PGCMK VAULT_DATA_DIR="$WORK/vault" VAULT_WORK="$WORK"
