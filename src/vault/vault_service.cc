@@ -359,6 +359,13 @@ Result<std::optional<IdentityRow>> LoadIdentity(SqliteDb& db, std::string_view c
   return std::optional<IdentityRow>(std::move(r));
 }
 
+// NotFound naming the identity when a lookup by name found none.
+Status RequireIdentity(const std::optional<IdentityRow>& row, std::string_view name) {
+  if (row) return Status::Ok();
+  return Status(StatusCode::kNotFound,
+                "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+}
+
 Result<AccessPolicy> LoadPolicy(SqliteDb& db, const Identity& id) {
   AccessPolicy p;
   p.identity_name = id.name;
@@ -1966,9 +1973,7 @@ Result<Identity> VaultService::GetIdentity(const RequestContext& ctx, const Prin
     PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     PGCMK_ASSIGN_OR_RETURN(
         auto row, m.store->Read([&](SqliteDb& db) { return LoadIdentity(db, "name_lc", name); }));
-    if (!row)
-      return Err(StatusCode::kNotFound,
-                 "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+    PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
     return row->identity;
   }();
   return m.Finish(ctx, &who.identity, std::move(r),
@@ -1983,9 +1988,7 @@ Result<Identity> VaultService::DeleteIdentity(const RequestContext& ctx, const P
   if (!pre.ok()) return m.Finish(ctx, &who.identity, Result<Identity>(Err(pre)), object_id);
   return m.Mutate<Identity>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<Identity> {
     PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
-    if (!row)
-      return Err(StatusCode::kNotFound,
-                 "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+    PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
     if (row->identity.admin)
       return Err(StatusCode::kFailedPrecondition, "The bootstrap administrator cannot be deleted");
     PGCMK_ASSIGN_OR_RETURN(auto pol, db.Prepare("DELETE FROM policies WHERE object_id=?"));
@@ -2011,9 +2014,7 @@ Result<NewIdentity> VaultService::RotateIdentitySecret(const RequestContext& ctx
   auto r =
       m.Mutate<Identity>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<Identity> {
         PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
-        if (!row)
-          return Err(StatusCode::kNotFound,
-                     "Identity '" + std::string(name.substr(0, 64)) + "' not found");
+        PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
         PGCMK_ASSIGN_OR_RETURN(auto st,
                                db.Prepare("UPDATE identities SET secret_hash=?, "
                                           "secret_generation=secret_generation+1 WHERE name_lc=?"));
@@ -2056,9 +2057,7 @@ Result<AccessPolicy> VaultService::SetPolicy(const RequestContext& ctx, const Pr
   return m.Mutate<
       AccessPolicy>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<AccessPolicy> {
     PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
-    if (!row)
-      return Err(StatusCode::kNotFound,
-                 "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
+    PGCMK_RETURN_IF_ERROR(RequireIdentity(row, identity));
     if (row->identity.admin)
       return Err(StatusCode::kFailedPrecondition, "The administrator always has every permission");
     policy.identity_name = row->identity.name;
@@ -2081,9 +2080,7 @@ Result<AccessPolicy> VaultService::GetPolicy(const RequestContext& ctx, const Pr
     PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     return m.store->Read([&](SqliteDb& db) -> Result<AccessPolicy> {
       PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
-      if (!row)
-        return Err(StatusCode::kNotFound,
-                   "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
+      PGCMK_RETURN_IF_ERROR(RequireIdentity(row, identity));
       if (row->identity.admin) {
         AccessPolicy p;
         p.identity_name = row->identity.name;
@@ -2109,9 +2106,7 @@ Status VaultService::DeletePolicy(const RequestContext& ctx, const Principal& wh
   }
   auto r = m.Mutate<int>(ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<int> {
     PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", identity));
-    if (!row)
-      return Err(StatusCode::kNotFound,
-                 "Identity '" + std::string(identity.substr(0, 64)) + "' not found");
+    PGCMK_RETURN_IF_ERROR(RequireIdentity(row, identity));
     PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare("DELETE FROM policies WHERE object_id=?"));
     st.Bind(1, row->identity.object_id);
     PGCMK_RETURN_IF_ERROR(st.Run());
@@ -2388,10 +2383,7 @@ Result<CertificateCredential> VaultService::AddIdentityCertificate(const Request
   return m.Mutate<CertificateCredential>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<CertificateCredential> {
         PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
-        if (!row) {
-          return Err(StatusCode::kNotFound,
-                     "Identity '" + std::string(name.substr(0, 64)) + "' not found");
-        }
+        PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
         PGCMK_ASSIGN_OR_RETURN(auto existing, LoadCertificates(db, row->identity.object_id));
         for (const auto& c : existing) {
           if (c.certificate.sha256 == cred.certificate.sha256) {
@@ -2426,10 +2418,7 @@ Result<std::vector<CertificateCredential>> VaultService::ListIdentityCertificate
     PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
     return m.store->Read([&](SqliteDb& db) -> Result<std::vector<CertificateCredential>> {
       PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
-      if (!row) {
-        return Err(StatusCode::kNotFound,
-                   "Identity '" + std::string(name.substr(0, 64)) + "' not found");
-      }
+      PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
       return LoadCertificates(db, row->identity.object_id);
     });
   }();
@@ -2450,10 +2439,7 @@ Result<CertificateCredential> VaultService::RemoveIdentityCertificate(
   return m.Mutate<CertificateCredential>(
       ctx, &who.identity, &object_id, [&](SqliteDb& db) -> Result<CertificateCredential> {
         PGCMK_ASSIGN_OR_RETURN(auto row, LoadIdentity(db, "name_lc", name));
-        if (!row) {
-          return Err(StatusCode::kNotFound,
-                     "Identity '" + std::string(name.substr(0, 64)) + "' not found");
-        }
+        PGCMK_RETURN_IF_ERROR(RequireIdentity(row, name));
         PGCMK_ASSIGN_OR_RETURN(auto certificates, LoadCertificates(db, row->identity.object_id));
         auto it = std::find_if(certificates.begin(), certificates.end(), [&](const auto& c) {
           return EqualsIgnoreCase(c.key_id, key_id_or_thumbprint) ||
