@@ -230,9 +230,7 @@ Status AssertionReplayCache::Remember(std::string_view client_id, std::string_vi
   std::lock_guard lock(mu_);
   EvictExpired(now);
   if (seen_.contains(key)) {
-    return Status(StatusCode::kUnauthenticated,
-                  "AADSTS700029: The client assertion has already been used (its 'jti' was "
-                  "seen before); every assertion may be used once.");
+    return Status(StatusCode::kUnauthenticated, std::string(kAssertionReplayedMessage));
   }
   if (seen_.size() >= capacity_ || per_client_count_[client] >= per_client_capacity_) {
     if (per_client_count_[client] == 0) per_client_count_.erase(client);

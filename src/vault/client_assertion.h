@@ -67,12 +67,17 @@ Result<ValidatedAssertion> ValidateClientAssertion(
     std::string_view assertion, const AssertionExpectations& expect,
     const std::vector<CertificateCredential>& registered);
 
-// Remembers (client_id, jti) pairs until their assertion expires, in memory only: a restart
-// forgets them, so an assertion captured before a restart could be replayed until its exp (at
-// most max_lifetime + skew later). Bounded: at `capacity` live entries in all, or
-// `per_client_capacity` for one client, new assertions are refused (kResourceExhausted) rather
-// than older ones forgotten — so one busy client cannot lock every other client out. Expired
-// entries leave in expiry order as time passes (no scans). Thread-safe.
+inline constexpr std::string_view kAssertionReplayedMessage =
+    "AADSTS700029: The client assertion has already been used (its 'jti' was seen before); every "
+    "assertion may be used once.";
+
+// Remembers (client_id, jti) pairs until their assertion expires, in memory. (The vault also
+// records each use durably in its store, VaultStore::RecordAssertionUse, so that a restart does
+// not reopen the window; this cache answers replays fast and bounds each client.) Bounded: at
+// `capacity` live entries in all, or `per_client_capacity` for one client, new assertions are
+// refused (kResourceExhausted) rather than older ones forgotten — so one busy client cannot lock
+// every other client out. Expired entries leave in expiry order as time passes (no scans).
+// Thread-safe.
 class AssertionReplayCache {
  public:
   explicit AssertionReplayCache(size_t capacity = 100000, size_t per_client_capacity = 1000)

@@ -236,6 +236,38 @@ TEST_F(IdentityCertificateTest, CertificateAssertionGetsTokenOnceAndIsAudited) {
   EXPECT_NE(all.find("\"Failure\""), std::string::npos);  // the replay
 }
 
+TEST_F(IdentityCertificateTest, SingleUseSurvivesRestartUntilTheAssertionExpires) {
+  InitFresh();
+  NewIdentity app = CreateApp("app1");
+  ClientCert c = NewClientCert("app1");
+  ASSERT_TRUE(service_->AddIdentityCertificate(Ctx(), admin_, "app1", c.pem.certificate_pem));
+  const std::string assertion = Assertion(c, app.identity.client_id, "jti-restart");
+  ASSERT_TRUE(TokenWithAssertion(app.identity.client_id, assertion).has_value());
+
+  Open();  // a restart: the in-memory cache is gone, the store remembers
+  auto replay = TokenWithAssertion(app.identity.client_id, assertion);
+  ASSERT_FALSE(replay.has_value());
+  EXPECT_EQ(replay.error().code(), StatusCode::kUnauthenticated);
+  EXPECT_TRUE(replay.error().message().starts_with("AADSTS700029"));
+  // Another jti of the same client is fine after the restart.
+  EXPECT_TRUE(
+      TokenWithAssertion(app.identity.client_id, Assertion(c, app.identity.client_id)).has_value());
+
+  // Once the assertion and the skew have passed, its row is gone (and a resent copy would fail
+  // on exp anyway): the same jti in a new assertion is accepted again.
+  now_ += 600 + 61;
+  Open();
+  EXPECT_TRUE(TokenWithAssertion(app.identity.client_id,
+                                 Assertion(c, app.identity.client_id, "jti-restart"))
+                  .has_value());
+  auto rows = SqliteDb::Open(dir_ / kDatabaseFile);
+  ASSERT_TRUE(rows.has_value());
+  auto st = rows->Prepare("SELECT count(*) FROM used_assertions");
+  ASSERT_TRUE(st.has_value());
+  ASSERT_TRUE(*st->Step());
+  EXPECT_EQ(st->ColumnInt(0), 1);  // the two expired rows were deleted, the new one kept
+}
+
 TEST_F(IdentityCertificateTest, SecretStillWorksAndBothOrBadParametersAreRefused) {
   InitFresh();
   NewIdentity app = CreateApp("app1");

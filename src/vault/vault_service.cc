@@ -1139,9 +1139,18 @@ Result<IssuedToken> VaultService::IssueToken(const RequestContext& ctx, const To
       PGCMK_ASSIGN_OR_RETURN(ValidatedAssertion assertion,
                              ValidateClientAssertion(req.client_assertion, expect, certificates));
       credential = "certificates/" + assertion.thumbprint;
+      const std::int64_t remember_until = assertion.exp + expect.clock_skew_seconds;
       PGCMK_RETURN_IF_ERROR(m.assertion_replay.Remember(row->identity.client_id, assertion.jti,
-                                                        assertion.exp + expect.clock_skew_seconds,
-                                                        expect.now));
+                                                        remember_until, expect.now));
+      // The memory above bounds each client and answers fast; the store makes single use hold
+      // across restarts (durable before the token exists).
+      Status recorded = m.store->RecordAssertionUse(row->identity.client_id,
+                                                    crypto::Sha256(AsBytes(assertion.jti)),
+                                                    remember_until, expect.now);
+      if (recorded.code() == StatusCode::kAlreadyExists) {
+        return Err(StatusCode::kUnauthenticated, std::string(kAssertionReplayedMessage));
+      }
+      PGCMK_RETURN_IF_ERROR(recorded);
     } else if (Bytes presented = crypto::Sha256(req.client_secret.reveal());
                !ConstantTimeEquals(presented, row->secret_hash)) {
       return Err(StatusCode::kUnauthenticated,

@@ -99,6 +99,18 @@ CREATE TABLE IF NOT EXISTS identity_certificates(
   PRIMARY KEY(object_id, sha256));
 )sql";
 
+// Client assertions (private_key_jwt) already used, kept until they expire so that a restart does
+// not reopen the replay window (the jti is stored as its SHA-256). Added after format 1 like the
+// certificates table.
+constexpr std::string_view kSchemaUsedAssertions = R"sql(
+CREATE TABLE IF NOT EXISTS used_assertions(
+  client_id TEXT NOT NULL,
+  jti_sha256 BLOB NOT NULL,
+  until INTEGER NOT NULL,
+  PRIMARY KEY(client_id, jti_sha256)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS used_assertions_until ON used_assertions(until);
+)sql";
+
 constexpr int kReaders = 4;
 
 void PutBigEndian64(std::uint64_t v, Bytes* out) {
@@ -111,6 +123,7 @@ Result<std::unique_ptr<VaultStore>> VaultStore::Open(const std::filesystem::path
   PGCMK_ASSIGN_OR_RETURN(SqliteDb writer, SqliteDb::Open(db_path));
   PGCMK_RETURN_IF_ERROR(writer.Exec(kSchema));
   PGCMK_RETURN_IF_ERROR(writer.Exec(kSchemaIdentityCertificates));
+  PGCMK_RETURN_IF_ERROR(writer.Exec(kSchemaUsedAssertions));
   std::vector<std::unique_ptr<Reader>> readers;
   for (int i = 0; i < kReaders; ++i) {
     PGCMK_ASSIGN_OR_RETURN(SqliteDb reader, SqliteDb::Open(db_path));
@@ -227,6 +240,31 @@ Status VaultStore::Mutate(const std::function<Status(SqliteDb&)>& change,
   head_seq_ = head->first;
   head_mac_ = std::move(head->second);
   return change_status;
+}
+
+Status VaultStore::RecordAssertionUse(std::string_view client_id, ByteView jti_sha256,
+                                      std::int64_t until, std::int64_t now) {
+  std::lock_guard lock(write_mu_);
+  auto txn = SqliteTransaction::Begin(writer_);
+  if (!txn) return Status(StatusCode::kUnavailable, "store unavailable: " + txn.error().message());
+  {
+    PGCMK_ASSIGN_OR_RETURN(auto expired,
+                           writer_.Prepare("DELETE FROM used_assertions WHERE until < ?"));
+    PGCMK_RETURN_IF_ERROR(expired.Bind(1, now).Run());
+  }
+  {
+    PGCMK_ASSIGN_OR_RETURN(
+        auto insert, writer_.Prepare("INSERT OR IGNORE INTO used_assertions VALUES(?, ?, ?)"));
+    PGCMK_RETURN_IF_ERROR(insert.Bind(1, client_id).BindBlob(2, jti_sha256).Bind(3, until).Run());
+  }
+  if (sqlite3_changes(writer_.raw()) == 0) {
+    return Status(StatusCode::kAlreadyExists, "the assertion was used before");
+  }
+  Status commit = txn->Commit();
+  if (!commit.ok()) {
+    return Status(StatusCode::kUnavailable, "the assertion could not be recorded durably");
+  }
+  return Status::Ok();
 }
 
 Status VaultStore::CommitBatch(const std::deque<Waiter*>& batch) noexcept {

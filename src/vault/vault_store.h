@@ -97,6 +97,13 @@ class VaultStore {
     return read(r.db);
   }
 
+  // Records durably that the client assertion (client_id, jti) was used, until `until` (unix
+  // seconds), and forgets records that expired before `now`. kAlreadyExists if the pair is
+  // recorded and not expired (a replay, also across restarts); kUnavailable if it cannot be
+  // committed (the caller must then refuse the assertion).
+  Status RecordAssertionUse(std::string_view client_id, ByteView jti_sha256, std::int64_t until,
+                            std::int64_t now);
+
   // Reads every audit record in seq order and checks the chain.
   Result<AuditVerification> VerifyAudit();
 
