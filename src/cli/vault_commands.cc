@@ -722,19 +722,26 @@ Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandC
 Status RunAudit(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
   auto a = verb == "show" ? ParseWithConnection(
                                 argv, {{"key"}, {"identity"}, {"operation"}, {"since"}, {"limit"}})
-                          : ParseWithConnection(argv, {});
+                          : ParseWithConnection(argv, {{"anchor"}});
   if (!a) return a.error();
   PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   if (verb == "verify") {
-    auto r = (*client)->Call("GET", "/admin/audit/verify");
+    std::string path = "/admin/audit/verify";
+    if (auto anchor = a->Get("anchor")) {
+      if (auto parsed = vault::ParseAuditAnchor(*anchor); !parsed) return parsed.error();
+      path += "?anchor=" + QueryEscape(*anchor);
+    }
+    auto r = (*client)->Call("GET", path);
     if (!r) return r.error();
     if (ctx.format == OutputFormat::kJson) {
       PrintJson(ctx, *r);
     } else if ((*r)["ok"].get<bool>()) {
-      ctx.out << "audit log intact: " << (*r)["records"] << " records; head seq " << (*r)["headSeq"]
-              << " mac " << (*r)["headMac"].get<std::string>() << "\n";
+      ctx.out << "audit log intact: " << (*r)["records"] << " records"
+              << (a->Get("anchor") ? ", anchor matched" : "") << "\n"
+              << "head (record it outside the vault; verify later with --anchor): "
+              << (*r)["headSeq"] << ":" << (*r)["headMac"].get<std::string>() << "\n";
     } else {
       ctx.out << "AUDIT LOG TAMPERED: " << (*r)["problem"].get<std::string>()
               << " (first bad record " << (*r)["firstBadSeq"] << ")\n";
@@ -846,7 +853,8 @@ void RegisterVaultCommands(CommandTable& table) {
              "Show audit records", [](std::span<const std::string> args, CommandContext& ctx) {
                return RunAudit("show", args, ctx);
              }});
-  table.Add({"vault audit verify", conn, "Verify the audit log's hash chain",
+  table.Add({"vault audit verify", "[--anchor SEQ:MAC] " + conn,
+             "Verify the audit log's hash chain (and a head recorded earlier)",
              [](std::span<const std::string> args, CommandContext& ctx) {
                return RunAudit("verify", args, ctx);
              }});

@@ -2166,12 +2166,12 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
 }
 
-Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx,
-                                                    const Principal& who) {
+Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx, const Principal& who,
+                                                    const std::optional<AuditAnchor>& anchor) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<AuditVerification> {
     PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
-    return m.store->VerifyAudit();
+    return m.store->VerifyAudit(anchor);
   }();
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
 }

@@ -257,7 +257,8 @@ class VaultService {
   Status DeletePolicy(const RequestContext& ctx, const Principal& who, std::string_view identity);
   Result<std::vector<std::string>> QueryAudit(const RequestContext& ctx, const Principal& who,
                                               const AuditQuery& query);
-  Result<AuditVerification> VerifyAudit(const RequestContext& ctx, const Principal& who);
+  Result<AuditVerification> VerifyAudit(const RequestContext& ctx, const Principal& who,
+                                        const std::optional<AuditAnchor>& anchor = std::nullopt);
 
   // ---- TLS ----
   // The vault's HTTPS identity: a private CA (created on first use) and a server certificate

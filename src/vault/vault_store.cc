@@ -1,6 +1,7 @@
 #include "vault/vault_store.h"
 
 #include <array>
+#include <charconv>
 #include <functional>
 #include <thread>
 
@@ -328,7 +329,24 @@ Status VaultStore::AppendAudit(std::string record) {
   return Status::Ok();
 }
 
-Result<AuditVerification> VaultStore::VerifyAudit() {
+Result<AuditAnchor> ParseAuditAnchor(std::string_view text) {
+  const auto bad = [] {
+    return Err(StatusCode::kInvalidArgument,
+               "an audit anchor is SEQ:MAC, a record number and its 64-hex-digit mac as "
+               "'audit verify' prints them");
+  };
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 18) return bad();
+  AuditAnchor anchor;
+  const std::string_view seq = text.substr(0, colon);
+  auto [end, ec] = std::from_chars(seq.data(), seq.data() + seq.size(), anchor.seq);
+  if (ec != std::errc() || end != seq.data() + seq.size() || anchor.seq < 1) return bad();
+  const std::string_view mac = text.substr(colon + 1);
+  if (mac.size() != 64 || !FromHex(mac, &anchor.mac)) return bad();
+  return anchor;
+}
+
+Result<AuditVerification> VaultStore::VerifyAudit(const std::optional<AuditAnchor>& anchor) {
   AuditVerification v;
   return Read([&](SqliteDb& db) -> Result<AuditVerification> {
     PGCMK_ASSIGN_OR_RETURN(auto stmt,
@@ -356,10 +374,24 @@ Result<AuditVerification> VaultStore::VerifyAudit() {
             "record " + std::to_string(seq) +
             " does not match the chain (edited, inserted, reordered, or a predecessor was removed)";
       }
+      if (v.ok && anchor && seq == anchor->seq &&
+          (mac.size() != anchor->mac.size() || !ConstantTimeEquals(mac, anchor->mac))) {
+        v.ok = false;
+        v.first_bad_seq = seq;
+        v.problem = "record " + std::to_string(seq) +
+                    " is not the one the anchor recorded (the log was rewritten or replaced)";
+      }
       prev = mac;
       expected = seq + 1;
       v.head_seq = seq;
       v.head_mac_hex = ToHex(mac);
+    }
+    if (v.ok && anchor && v.head_seq < anchor->seq) {
+      v.ok = false;
+      v.first_bad_seq = v.head_seq + 1;
+      v.problem = "the log ends at record " + std::to_string(v.head_seq) +
+                  " but the anchor recorded record " + std::to_string(anchor->seq) +
+                  " (records were removed from the end)";
     }
     return v;
   });

@@ -73,6 +73,17 @@ struct AuditVerification {
   std::string head_mac_hex;
 };
 
+// A chain head recorded outside the vault (printed by `audit verify`): record `seq` had `mac`.
+// Verifying against it detects what the chain alone cannot — records removed from the end
+// together with the head, or the whole log replaced.
+struct AuditAnchor {
+  std::int64_t seq = 0;
+  Bytes mac;
+};
+// Parses "SEQ:MAC" (a record number ≥ 1 and its 64-hex-digit mac, as `audit verify` prints them);
+// kInvalidArgument otherwise.
+Result<AuditAnchor> ParseAuditAnchor(std::string_view text);
+
 class VaultStore {
  public:
   // Opens (creating the schema if needed) `db_path`. `audit_key` comes from the master key.
@@ -104,8 +115,9 @@ class VaultStore {
   Status RecordAssertionUse(std::string_view client_id, ByteView jti_sha256, std::int64_t until,
                             std::int64_t now);
 
-  // Reads every audit record in seq order and checks the chain.
-  Result<AuditVerification> VerifyAudit();
+  // Reads every audit record in seq order and checks the chain; with an anchor, also that record
+  // anchor->seq still exists and has anchor->mac.
+  Result<AuditVerification> VerifyAudit(const std::optional<AuditAnchor>& anchor = std::nullopt);
 
   // For tests of the fail-closed path: when set, every audit commit fails with kIoError.
   void InjectAuditFailureForTesting(bool fail) { inject_audit_failure_ = fail; }

@@ -179,6 +179,48 @@ class AuditTamperTest : public ::testing::Test {
   std::optional<SqliteDb> db_;
 };
 
+TEST_F(AuditTamperTest, AnchorDetectsRecordsRemovedFromTheEndAndAReplacedLog) {
+  AuditVerification before = Verify();
+  ASSERT_TRUE(before.ok);
+  AuditAnchor anchor{before.head_seq, {}};
+  ASSERT_TRUE(FromHex(before.head_mac_hex, &anchor.mac));
+  auto with = [&](const AuditAnchor& a) {
+    auto v = store_->VerifyAudit(a);
+    EXPECT_TRUE(v.has_value());
+    return *v;
+  };
+  EXPECT_TRUE(with(anchor).ok);
+  // An older anchor is a prefix of the current log: still fine.
+  ASSERT_TRUE(store_->AppendAudit("{\"n\":6}").ok());
+  EXPECT_TRUE(with(anchor).ok);
+
+  ASSERT_TRUE(db_->Exec("DELETE FROM audit WHERE seq >= 5").ok());
+  EXPECT_TRUE(Verify().ok);  // the chain alone cannot tell
+  AuditVerification v = with(anchor);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.first_bad_seq, 5);
+  EXPECT_NE(v.problem.find("removed from the end"), std::string::npos) << v.problem;
+
+  AuditAnchor other = anchor;
+  other.seq = 3;  // record 3 exists but has another mac: the log was rewritten or replaced
+  v = with(other);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.first_bad_seq, 3);
+}
+
+TEST(AuditAnchorTest, ParsesOnlySeqColonHexMac) {
+  const std::string mac(64, 'a');
+  auto ok = ParseAuditAnchor("12:" + mac);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->seq, 12);
+  EXPECT_EQ(ok->mac.size(), 32u);
+  for (std::string bad : {std::string(""), ":" + mac, "0:" + mac, "-1:" + mac, "1x:" + mac,
+                          "12" + mac, "12:" + mac.substr(1), "12:" + mac + "a",
+                          "12:" + std::string(64, 'g'), "99999999999999999999:" + mac}) {
+    EXPECT_EQ(ParseAuditAnchor(bad).error().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST_F(AuditTamperTest, DetectsAnEditedRecord) {
   ASSERT_TRUE(db_->Exec("UPDATE audit SET record='{\"n\":33}' WHERE seq=3").ok());
   auto v = Verify();

@@ -776,7 +776,13 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       return ok({{"value", value}});
     }
     case Operation::kAdminVerifyAudit: {
-      auto v = service_.VerifyAudit(ctx, p);
+      std::optional<vault::AuditAnchor> anchor;
+      if (std::string text = QueryValue(route, "anchor"); !text.empty()) {
+        auto parsed = vault::ParseAuditAnchor(text);
+        if (!parsed) return error(parsed.error());
+        anchor = std::move(*parsed);
+      }
+      auto v = service_.VerifyAudit(ctx, p, anchor);
       if (!v) return error(v.error());
       json out = {{"ok", v->ok},
                   {"records", v->records},

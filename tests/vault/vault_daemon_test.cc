@@ -557,6 +557,48 @@ TEST(VaultCrashTest, KillDashNineLosesNoAcknowledgedKeyAndTamperingIsDetected) {
   EXPECT_NE(out.find("TAMPERED"), std::string::npos) << out;
 }
 
+// Removing the newest records together with the head leaves a valid chain; an anchor recorded
+// earlier (the head `audit verify` prints) catches it.
+TEST(VaultAuditAnchorTest, AnchorDetectsRecordsRemovedFromTheEnd) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/false);
+  std::string token = d.AdminToken();
+  auto c = d.Client();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Send(*c, "POST", "/keys/k" + std::to_string(i) + "/create?" + std::string(kApi),
+                   token, R"({"kty":"EC","crv":"P-256"})")
+                  .status,
+              200);
+  }
+  auto verify = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args{"vault", "audit", "verify", "--data-dir", d.dir().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunPgcmk(args);
+  };
+  auto [rc, out] = verify({"--output", "json"});
+  ASSERT_EQ(rc, 0) << out;
+  json head = json::parse(out);
+  const std::string anchor = std::to_string(head["headSeq"].get<std::int64_t>()) + ":" +
+                             head["headMac"].get<std::string>();
+  auto [rc_ok, out_ok] = verify({"--anchor", anchor});
+  EXPECT_EQ(rc_ok, 0) << out_ok;
+  EXPECT_NE(out_ok.find("anchor matched"), std::string::npos) << out_ok;
+  EXPECT_NE(verify({"--anchor", "12:zz"}).first, 0);  // malformed: refused before any request
+
+  d.Stop(SIGTERM);
+  std::string cmd = "sqlite3 " + (d.dir() / "vault.db").string() +
+                    " \"DELETE FROM audit WHERE seq > (SELECT max(seq) - 4 FROM audit)\"";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  d.Start();
+  // Without the anchor the shortened chain verifies; with it, the removal is reported (the
+  // restarted daemon has appended new records since, so the anchor's record is a different one).
+  auto [rc_plain, out_plain] = verify({});
+  EXPECT_EQ(rc_plain, 0) << out_plain;
+  auto [rc_anchor, out_anchor] = verify({"--anchor", anchor});
+  EXPECT_EQ(rc_anchor, 7) << out_anchor;
+  EXPECT_NE(out_anchor.find("TAMPERED"), std::string::npos) << out_anchor;
+}
+
 // kill -9 while clients are creating versions and updating keys: everything acknowledged survives.
 TEST(VaultCrashTest, KillDashNineUnderLoadLosesNothingAcknowledged) {
   TempDir dir;
