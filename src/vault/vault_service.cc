@@ -1,6 +1,7 @@
 #include "vault/vault_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -1426,7 +1427,11 @@ Result<std::vector<KeyVersion>> VaultService::ListKeyVersions(
     if (!skiptoken.empty()) {
       auto raw = Base64UrlDecode(skiptoken);
       if (!raw) return Err(StatusCode::kInvalidArgument, "Invalid $skiptoken");
-      after = std::atoll(std::string(AsStringView(*raw)).c_str());
+      const std::string_view text = AsStringView(*raw);
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), after);
+      if (ec != std::errc() || end != text.data() + text.size() || after < 0) {
+        return Err(StatusCode::kInvalidArgument, "Invalid $skiptoken");
+      }
     }
     return m.store->Read([&](SqliteDb& db) -> Result<std::vector<KeyVersion>> {
       PGCMK_ASSIGN_OR_RETURN(auto row, LoadKeyRow(db, name));

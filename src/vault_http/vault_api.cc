@@ -1,5 +1,6 @@
 #include "vault_http/vault_api.h"
 
+#include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -156,14 +157,23 @@ Result<Attributes> ParseAttributes(const json& j) {
   return a;
 }
 
-Result<int> MaxResults(const Route& route) {
-  auto it = route.query.find("maxresults");
-  if (it == route.query.end() || it->second.empty()) return 25;
-  char* end = nullptr;
-  long v = std::strtol(it->second.c_str(), &end, 10);
-  if (*end != '\0' || v < 1 || v > 25) {
-    return Err(BadParameter("maxresults must be an integer between 1 and 25"));
+// A whole number in [min, max] from the query, `fallback` when absent or empty.
+Result<std::int64_t> QueryInteger(const Route& route, const std::string& name,
+                                  std::int64_t fallback, std::int64_t min, std::int64_t max) {
+  auto it = route.query.find(name);
+  if (it == route.query.end() || it->second.empty()) return fallback;
+  const std::string& text = it->second;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+    return Err(BadParameter(name + " must be an integer between " + std::to_string(min) + " and " +
+                            std::to_string(max)));
   }
+  return v;
+}
+
+Result<int> MaxResults(const Route& route) {
+  PGCMK_ASSIGN_OR_RETURN(std::int64_t v, QueryInteger(route, "maxresults", 25, 1, 25));
   return static_cast<int>(v);
 }
 
@@ -765,10 +775,12 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       q.key = QueryValue(route, "key");
       q.identity = QueryValue(route, "identity");
       q.operation = QueryValue(route, "operation");
-      std::string since = QueryValue(route, "since");
-      if (!since.empty()) q.since = std::atoll(since.c_str());
-      std::string limit = QueryValue(route, "limit");
-      if (!limit.empty()) q.limit = std::atoi(limit.c_str());
+      if (!QueryValue(route, "since").empty()) {
+        VAULT_HTTP_TRY(since, QueryInteger(route, "since", 0, 0, 253402300799));
+        q.since = *since;
+      }
+      VAULT_HTTP_TRY(limit, QueryInteger(route, "limit", 100, 1, 1'000'000));
+      q.limit = static_cast<int>(*limit);
       auto records = service_.QueryAudit(ctx, p, q);
       if (!records) return error(records.error());
       json value = json::array();
@@ -778,8 +790,7 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
     case Operation::kAdminVerifyAudit: {
       std::optional<vault::AuditAnchor> anchor;
       if (std::string text = QueryValue(route, "anchor"); !text.empty()) {
-        auto parsed = vault::ParseAuditAnchor(text);
-        if (!parsed) return error(parsed.error());
+        VAULT_HTTP_TRY(parsed, vault::ParseAuditAnchor(text));
         anchor = std::move(*parsed);
       }
       auto v = service_.VerifyAudit(ctx, p, anchor);

@@ -164,6 +164,37 @@ TEST_F(VaultApiTest, InvalidUtf8InAKeyNameIsRefusedAndAudited) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(VaultApiTest, BadNumbersInTheQueryAre400AndAudited) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"GET", "/admin/audit?since=yesterday"},
+      {"GET", "/admin/audit?limit=10x"},
+      {"GET", "/admin/audit?limit=0"},
+      {"GET", "/admin/audit?since=-5"},
+      {"GET", "/admin/audit/verify?anchor=3:abc"},
+      {"GET", "/keys?api-version=7.6&maxresults=99999999999999999999"},
+      {"GET", "/keys/k1/versions?api-version=7.6&$skiptoken=bm90LWEtbnVtYmVy"},
+  };
+  for (const auto& [method, target] : cases) {
+    HttpResponse r = Call(method, target, "", token_);
+    EXPECT_EQ(r.status, 400) << target << " " << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("error")) << target;
+  }
+  vault::RequestContext ctx;
+  vault::Principal admin;
+  admin.identity.admin = true;
+  vault::AuditQuery q;
+  q.limit = 1000;
+  auto records = service_->QueryAudit(ctx, admin, q);
+  ASSERT_TRUE(records.has_value());
+  int refused = 0;
+  for (const auto& rec : *records)
+    refused += rec.find("\"httpStatusCode\":400") != std::string::npos;
+  EXPECT_EQ(refused, static_cast<int>(std::size(cases)));
+  // Good numbers still work.
+  EXPECT_EQ(Call("GET", "/admin/audit?since=0&limit=5", "", token_).status, 200);
+}
+
 TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
   std::string path = "/" + cred_["tenantId"].get<std::string>() + "/oauth2/v2.0/token";
   HttpResponse j = Call("POST", path, R"({"grant_type":"client_credentials"})");
