@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64url.h"
+#include "crypto/random.h"
 
 namespace pgcmk::crypto {
 namespace {
@@ -139,6 +140,17 @@ Result<std::string> SignJws(const RsaPrivateKey& key, JwsAlgorithm alg,
   token += '.';
   token += Base64UrlEncode(signature);
   return token;
+}
+
+Result<std::string> MakeClientAssertion(const RsaPrivateKey& key, std::string_view x5t_s256,
+                                        std::string_view client_id, std::string_view token_endpoint,
+                                        std::int64_t now) {
+  PGCMK_ASSIGN_OR_RETURN(Bytes jti, RandomBytes(16));
+  const nlohmann::json header = {{"typ", "JWT"}, {"x5t#S256", x5t_s256}};
+  const nlohmann::json claims = {{"aud", token_endpoint}, {"iss", client_id}, {"sub", client_id},
+                                 {"jti", ToHex(jti)},     {"nbf", now},       {"iat", now},
+                                 {"exp", now + 300}};
+  return SignJws(key, JwsAlgorithm::kPs256, header.dump(), claims.dump());
 }
 
 Result<ParsedJws> ParseJws(std::string_view token) {

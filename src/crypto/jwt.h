@@ -42,6 +42,13 @@ std::string_view JwsAlgorithmName(JwsAlgorithm alg);
 Result<std::string> SignJws(const RsaPrivateKey& key, JwsAlgorithm alg,
                             std::string_view header_json, std::string_view claims_json);
 
+// An OAuth2 client assertion as Entra ID accepts it (private_key_jwt, RFC 7523): PS256 under
+// `key`, header {"typ":"JWT","x5t#S256":x5t_s256}, claims aud = token_endpoint, iss = sub =
+// client_id, a random 128-bit jti, nbf = iat = now, exp = now + 300.
+Result<std::string> MakeClientAssertion(const RsaPrivateKey& key, std::string_view x5t_s256,
+                                        std::string_view client_id, std::string_view token_endpoint,
+                                        std::int64_t now);
+
 // A compact JWS split and decoded, its signature not yet checked (the header names the key).
 // ParseJws fails with kInvalidArgument "malformed" for anything but three strict base64url
 // segments holding two JSON objects, and with kUnauthenticated for an "alg" other than RS256 or

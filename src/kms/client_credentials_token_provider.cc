@@ -149,17 +149,12 @@ Result<std::string> ClientCredentialsTokenProvider::CredentialParameters(
   if (!certificate_) {
     return "client_secret=" + UrlEncode(AsStringView(client_secret_.reveal()));
   }
-  PGCMK_ASSIGN_OR_RETURN(Bytes jti, crypto::RandomBytes(16));
-  const long long now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-  const Json header = {{"typ", "JWT"}, {"x5t#S256", certificate_->x5t_s256}};
-  const Json claims = {{"aud", token_endpoint}, {"iss", client_id_}, {"sub", client_id_},
-                       {"jti", ToHex(jti)},     {"nbf", now},        {"iat", now},
-                       {"exp", now + 300}};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
   PGCMK_ASSIGN_OR_RETURN(std::string assertion,
-                         crypto::SignJws(certificate_->key, crypto::JwsAlgorithm::kPs256,
-                                         header.dump(), claims.dump()));
+                         crypto::MakeClientAssertion(certificate_->key, certificate_->x5t_s256,
+                                                     client_id_, token_endpoint, now));
   return "client_assertion_type=" +
          UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
          "&client_assertion=" + assertion;

@@ -2,7 +2,12 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
+#include "common/base64url.h"
 #include "common/durable_file.h"
+#include "crypto/client_certificate.h"
+#include "crypto/jwt.h"
 #include "vault_http/route.h"
 
 namespace pgcmk::vault_http {
@@ -60,6 +65,9 @@ struct AdminClient::Impl {
   AdminClientOptions options;
   std::string tenant_id, client_id, resource;
   SecretBytes client_secret;
+  // With a certificate credential instead of a secret: its key and SHA-256 thumbprint.
+  std::optional<crypto::RsaPrivateKey> certificate_key;
+  std::string x5t_s256;
   std::string token;  // a credential; never printed
   std::unique_ptr<httplib::Client> http;
 };
@@ -74,18 +82,39 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Create(AdminClientOptions opti
   auto cred = ReadSecretFile(options.credential_file, 64 * 1024);
   if (!cred) return Err(cred.error().WithContext("reading the credential file"));
   json j = json::parse(AsStringView(cred->reveal()), nullptr, false);
-  if (!j.is_object() || !j.contains("tenantId") || !j.contains("clientId") ||
-      !j.contains("clientSecret")) {
-    return Err(StatusCode::kInvalidArgument, "credential file " + options.credential_file +
-                                                 " lacks tenantId, clientId or clientSecret");
+  const auto is_string = [&](const char* field) {
+    return j.contains(field) && j[field].is_string() && !j[field].get_ref<std::string&>().empty();
+  };
+  if (!j.is_object() || !is_string("tenantId") || !is_string("clientId") ||
+      is_string("clientSecret") == is_string("certificateFile")) {
+    if (j.is_object()) WipeJsonString(j, "clientSecret");
+    return Err(StatusCode::kInvalidArgument,
+               "credential file " + options.credential_file +
+                   " needs tenantId, clientId and either clientSecret or certificateFile");
   }
   impl->tenant_id = j["tenantId"].get<std::string>();
   impl->client_id = j["clientId"].get<std::string>();
   impl->resource = j.value("resource", "https://vault.pgcmk.local");
-  std::string secret = j["clientSecret"].get<std::string>();
-  impl->client_secret = SecretBytes::CopyFrom(AsBytes(secret));
-  Wipe(secret);
-  WipeJsonString(j, "clientSecret");
+  if (is_string("clientSecret")) {
+    std::string secret = j["clientSecret"].get<std::string>();
+    impl->client_secret = SecretBytes::CopyFrom(AsBytes(secret));
+    Wipe(secret);
+    WipeJsonString(j, "clientSecret");
+  } else {
+    // A key+certificate PEM as `pgcmk vault identity cert create` writes it; a relative path is
+    // relative to the credential file. It must be private (0600, not a symlink).
+    std::filesystem::path pem_path = j["certificateFile"].get<std::string>();
+    if (pem_path.is_relative())
+      pem_path = std::filesystem::path(options.credential_file).parent_path() / pem_path;
+    auto pem = ReadPrivateSecretFile(pem_path, 1 << 20);
+    if (!pem) return Err(pem.error().WithContext("reading the certificate credential"));
+    auto parsed = crypto::ParseClientCertificateCredential(*pem);
+    if (!parsed) return Err(parsed.error().WithContext(pem_path.string()));
+    auto key = crypto::RsaPrivateKey::FromPem(parsed->private_key_pem);
+    if (!key) return Err(key.error().WithContext(pem_path.string()));
+    impl->certificate_key.emplace(std::move(*key));
+    impl->x5t_s256 = Base64UrlEncode(parsed->certificate.sha256);
+  }
   while (options.vault_url.ends_with("/")) options.vault_url.pop_back();
   impl->http = std::make_unique<httplib::Client>(options.vault_url);
   if (!impl->http->is_valid())
@@ -101,11 +130,23 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Create(AdminClientOptions opti
 Status AdminClient::EnsureToken() {
   Impl& m = *impl_;
   if (!m.token.empty()) return Status::Ok();
+  const std::string token_path = "/" + m.tenant_id + "/oauth2/v2.0/token";
   std::string form = "grant_type=client_credentials&client_id=" + FormEncode(m.client_id) +
-                     "&scope=" + FormEncode(m.resource + "/.default") +
-                     "&client_secret=" + FormEncode(AsStringView(m.client_secret.reveal()));
-  auto res = m.http->Post(("/" + m.tenant_id + "/oauth2/v2.0/token").c_str(), form,
-                          "application/x-www-form-urlencoded");
+                     "&scope=" + FormEncode(m.resource + "/.default");
+  if (m.certificate_key) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    auto assertion = crypto::MakeClientAssertion(*m.certificate_key, m.x5t_s256, m.client_id,
+                                                 m.options.vault_url + token_path, now);
+    if (!assertion) return assertion.error();
+    form += "&client_assertion_type=" +
+            FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+            "&client_assertion=" + *assertion;
+  } else {
+    form += "&client_secret=" + FormEncode(AsStringView(m.client_secret.reveal()));
+  }
+  auto res = m.http->Post(token_path.c_str(), form, "application/x-www-form-urlencoded");
   SecureZero(form.data(), form.size());
   if (!res) {
     return Status(StatusCode::kUnavailable, "cannot reach the vault at " + m.options.vault_url +

@@ -1,5 +1,7 @@
 // AdminClient: what `pgcmk vault ...` uses to reach a running vault. It reads a credential file
-// ({"tenantId","clientId","clientSecret","resource"}, as `vault init` writes for the admin),
+// ({"tenantId","clientId","clientSecret","resource"}, as `vault init` writes for the admin; or
+// "certificateFile" instead of "clientSecret": a private key+certificate PEM registered with
+// `vault identity cert`, path relative to the credential file, used for a client assertion),
 // obtains a token from the vault's own token endpoint, and calls the keys and admin APIs.
 // Errors come back as Status translated from the vault's JSON error body.
 #pragma once

@@ -749,5 +749,66 @@ TEST(VaultCertificateCredentialTest, KmsClientWithCertificateWrapsAndUnwraps) {
   EXPECT_FALSE(d.Token(client_id, ReadFile(secret_file)).empty());
 }
 
+// The CLI's own credential can be a certificate: no client secret of the administrator needs to
+// be on the operator's machine.
+TEST(VaultCertificateCredentialTest, CliAdministersWithACertificateCredential) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/true);
+  auto cli = [&](std::vector<std::string> args, std::string credential = "") {
+    for (auto& a : d.ConnArgs()) args.push_back(a);
+    if (!credential.empty()) {
+      args.push_back("--credential-file");
+      args.push_back(credential);
+    }
+    return RunPgcmk(args);
+  };
+  const std::string pem = (dir.path() / "admin.pem").string();
+  auto [rc, out] = cli({"vault", "identity", "cert", "create", "admin", "--out", pem});
+  ASSERT_EQ(rc, 0) << out;
+  json admin = json::parse(ReadFile(d.dir() / "admin.credential"));
+  auto write_credential = [&](const std::string& name, json j) {
+    const std::filesystem::path path = dir.path() / name;
+    std::ofstream(path) << j.dump();
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path.string();
+  };
+  const std::string cert_credential = write_credential(
+      "admin-cert.json", {{"tenantId", admin["tenantId"]},
+                          {"clientId", admin["clientId"]},
+                          {"resource", admin["resource"]},
+                          {"certificateFile", "admin.pem"}});  // relative to the credential file
+  std::tie(rc, out) = cli({"vault", "key", "create", "kek", "--size", "2048"}, cert_credential);
+  EXPECT_EQ(rc, 0) << out;
+  std::tie(rc, out) =
+      cli({"vault", "audit", "show", "--operation", "Authentication", "--output", "json"},
+          cert_credential);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("certificates/"), std::string::npos) << out;
+
+  // Both a secret and a certificate, or neither: refused with a clear message.
+  json both = admin;
+  both["certificateFile"] = "admin.pem";
+  std::tie(rc, out) = cli({"vault", "key", "list"}, write_credential("both.json", both));
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("either clientSecret or certificateFile"), std::string::npos) << out;
+  EXPECT_EQ(out.find(admin["clientSecret"].get<std::string>()), std::string::npos);
+  // A key file readable by others is refused.
+  std::filesystem::permissions(pem, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  std::tie(rc, out) = cli({"vault", "key", "list"}, cert_credential);
+  EXPECT_NE(rc, 0) << out;
+  std::filesystem::permissions(pem, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::remove);
+  // Once the certificate is removed, the credential no longer works.
+  std::tie(rc, out) =
+      cli({"vault", "identity", "cert", "list", "admin", "--output", "json"}, cert_credential);
+  ASSERT_EQ(rc, 0) << out;
+  const std::string thumbprint = json::parse(out)["value"][0]["thumbprint"];
+  ASSERT_EQ(cli({"vault", "identity", "cert", "remove", "admin", thumbprint}).first, 0);
+  std::tie(rc, out) = cli({"vault", "key", "list"}, cert_credential);
+  EXPECT_NE(rc, 0) << out;
+}
+
 }  // namespace
 }  // namespace pgcmk::vault_test
