@@ -57,6 +57,14 @@ class VaultApiTest : public ::testing::Test {
     if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
     return api_->Handle(r);
   }
+  Result<std::vector<std::string>> AllAuditRecords() {
+    vault::RequestContext ctx;
+    vault::Principal admin;
+    admin.identity.admin = true;
+    vault::AuditQuery q;
+    q.limit = 1000;
+    return service_->QueryAudit(ctx, admin, q);
+  }
   static std::string HeaderOf(const HttpResponse& r, const std::string& name) {
     for (const auto& [k, v] : r.headers) {
       if (k == name) return v;
@@ -145,12 +153,7 @@ TEST_F(VaultApiTest, InvalidUtf8InAKeyNameIsRefusedAndAudited) {
   HttpResponse r = Call("POST", "/keys/%FF%FEk/unwrapkey?api-version=7.6",
                         R"({"alg":"RSA-OAEP-256","value":"AAEC"})", token_);
   EXPECT_EQ(r.status, 400) << r.body;
-  vault::RequestContext ctx;
-  vault::Principal admin;
-  admin.identity.admin = true;
-  vault::AuditQuery q;
-  q.limit = 1000;
-  auto records = service_->QueryAudit(ctx, admin, q);
+  auto records = AllAuditRecords();
   ASSERT_TRUE(records.has_value());
   bool found = false;
   for (const auto& rec : *records) {
@@ -180,12 +183,7 @@ TEST_F(VaultApiTest, BadNumbersInTheQueryAre400AndAudited) {
     json j = json::parse(r.body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error")) << target;
   }
-  vault::RequestContext ctx;
-  vault::Principal admin;
-  admin.identity.admin = true;
-  vault::AuditQuery q;
-  q.limit = 1000;
-  auto records = service_->QueryAudit(ctx, admin, q);
+  auto records = AllAuditRecords();
   ASSERT_TRUE(records.has_value());
   int refused = 0;
   for (const auto& rec : *records)
@@ -210,12 +208,7 @@ TEST_F(VaultApiTest, TokenEndpointNeedsFormEncodingAndNeverEchoesTheSecret) {
   // A secret put in the query string does not reach the audit log.
   Call("POST", path + "?client_secret=query-s3cr3t", "grant_type=client_credentials", "",
        "application/x-www-form-urlencoded");
-  vault::RequestContext ctx;
-  vault::Principal admin;
-  admin.identity.admin = true;
-  vault::AuditQuery q;
-  q.limit = 1000;
-  auto records = service_->QueryAudit(ctx, admin, q);
+  auto records = AllAuditRecords();
   ASSERT_TRUE(records.has_value());
   for (const auto& r : *records) EXPECT_EQ(r.find("query-s3cr3t"), std::string::npos) << r;
 }
