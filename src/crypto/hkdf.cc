@@ -47,30 +47,8 @@ Result<SecretBytes> HkdfSha256(const SecretBytes& input_key, ByteView salt, Byte
   return out;
 }
 
-namespace {
-struct MacFree {
-  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
-};
-struct MacCtxFree {
-  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-};
-using MacPtr = std::unique_ptr<EVP_MAC, MacFree>;
-using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
-
-// A fresh HMAC-SHA256 context keyed with `key`.
-Result<MacCtxPtr> KeyedHmac(const EVP_MAC* mac, ByteView key) {
-  MacCtxPtr ctx(EVP_MAC_CTX_new(const_cast<EVP_MAC*>(mac)));
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
-                         OSSL_PARAM_construct_end()};
-  static std::uint8_t empty = 0;  // an empty key still needs a non-null pointer
-  const std::uint8_t* k = key.empty() ? &empty : key.data();
-  if (!ctx || EVP_MAC_init(ctx.get(), k, key.size(), params) != 1) {
-    return Err(internal::OpenSslError(StatusCode::kInternal, "HMAC-SHA256 setup failed"));
-  }
-  return ctx;
-}
-}  // namespace
+using internal::MacCtxPtr;
+using internal::MacPtr;
 
 struct HkdfSha256Expander::Impl {
   MacCtxPtr keyed;  // HMAC keyed with the pseudorandom key; duplicated per use
@@ -86,7 +64,7 @@ Result<HkdfSha256Expander> HkdfSha256Expander::Create(const SecretBytes& input_k
   if (!mac) return Err(internal::OpenSslError(StatusCode::kInternal, "HMAC unavailable"));
   // Extract (RFC 5869 2.2): PRK = HMAC(salt, IKM); an absent salt is 32 zero bytes, which HMAC
   // treats exactly like an empty key.
-  PGCMK_ASSIGN_OR_RETURN(MacCtxPtr extract, KeyedHmac(mac.get(), salt));
+  PGCMK_ASSIGN_OR_RETURN(MacCtxPtr extract, internal::KeyedHmacSha256(mac.get(), salt));
   const ByteView ikm = input_key.reveal();
   SecretBytes prk(32);
   size_t len = 0;
@@ -96,7 +74,7 @@ Result<HkdfSha256Expander> HkdfSha256Expander::Create(const SecretBytes& input_k
     return Err(internal::OpenSslError(StatusCode::kInternal, "HKDF extract failed"));
   }
   auto impl = std::make_unique<Impl>();
-  PGCMK_ASSIGN_OR_RETURN(impl->keyed, KeyedHmac(mac.get(), prk.reveal()));
+  PGCMK_ASSIGN_OR_RETURN(impl->keyed, internal::KeyedHmacSha256(mac.get(), prk.reveal()));
   return HkdfSha256Expander(std::move(impl));
 }
 

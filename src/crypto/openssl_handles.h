@@ -14,6 +14,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/bytes.h"
 #include "common/status.h"
 
 namespace pgcmk::crypto::internal {
@@ -39,6 +40,12 @@ struct EvpKdfCtxFree {
 struct BnFree {
   void operator()(BIGNUM* p) const { BN_free(p); }
 };
+struct MacFree {
+  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
+};
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
 struct BnClearFree {
   void operator()(BIGNUM* p) const { BN_clear_free(p); }
 };
@@ -59,6 +66,12 @@ using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, EvpKdfCtxFree>;
 using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
 using SecretBnPtr = std::unique_ptr<BIGNUM, BnClearFree>;
 using BioPtr = std::unique_ptr<BIO, BioFree>;
+using MacPtr = std::unique_ptr<EVP_MAC, MacFree>;
+using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+// A fresh HMAC-SHA256 context keyed with `key` (an empty key is allowed). `mac` is the fetched
+// HMAC implementation (EVP_MAC_fetch(nullptr, "HMAC", nullptr)).
+Result<MacCtxPtr> KeyedHmacSha256(const EVP_MAC* mac, ByteView key);
 
 // `what` plus the first queued OpenSSL error reason; clears the queue.
 Status OpenSslError(StatusCode code, std::string_view what);

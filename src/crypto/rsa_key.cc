@@ -7,6 +7,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <span>
 #include <utility>
 
 #include "crypto/openssl_handles.h"
@@ -180,9 +183,11 @@ Result<Bytes> EncryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& params, B
   return out;
 }
 
-Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& params,
-                                ByteView ciphertext) {
-  // One message for every failure (length, padding, label): no padding oracle in messages.
+// OAEP decryption (PKCS#1 v1.5 is DecryptPkcs1ImplicitRejection below).
+Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, const OaepParams& params, ByteView ciphertext) {
+  // One message for every failure (length, padding, label): no padding oracle in messages. (OAEP's
+  // check is constant time in OpenSSL and, unlike PKCS#1 v1.5, an error does not help an attacker
+  // who cannot also time the decryption precisely: Manger's attack needs the error to come early.)
   auto failed = [] {
     internal::DiscardOpenSslErrors();
     return Err(StatusCode::kInvalidArgument, "decryption failed");
@@ -191,11 +196,7 @@ Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& par
   if (ciphertext.size() != k) return failed();
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
   if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1) return failed();
-  if (oaep) {
-    if (!SetOaep(ctx.get(), params).ok()) return failed();
-  } else if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {
-    return failed();
-  }
+  if (!SetOaep(ctx.get(), params).ok()) return failed();
   SecretBytes out(k);
   size_t out_len = k;
   if (EVP_PKEY_decrypt(ctx.get(), out.reveal_mutable().data(), &out_len, ciphertext.data(),
@@ -203,6 +204,153 @@ Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, bool oaep, const OaepParams& par
     return failed();
   }
   out.Truncate(out_len);
+  return out;
+}
+
+// ---- PKCS#1 v1.5 decryption with implicit rejection -----------------------------------------
+// OpenSSL 3.0 (Debian 12's) answers a bad PKCS#1 v1.5 padding with an error, which over an API is
+// a Bleichenbacher padding oracle. OpenSSL 3.2+ instead returns a synthetic message derived from
+// the private key and the ciphertext ("implicit rejection", the algorithm of the IRTF draft
+// draft-irtf-cfrg-rsa-guidance), so that a caller cannot tell a bad padding from a good one. This
+// is that algorithm over OpenSSL 3.0's raw RSA operation, HMAC and SHA-256, bit for bit the same
+// output as OpenSSL 3.2+ (checked against vectors made with OpenSSL 3.5, testdata/), so an
+// OpenSSL upgrade does not reveal which messages were synthetic:
+//   KDK = HMAC-SHA256(key = SHA-256(d as k big-endian bytes), ciphertext)
+//   PRF(label, n bits) = HMAC-SHA256(KDK, be16(i) | label | be16(n)) for i = 0, 1, ... concatenated
+//   synthetic = PRF("message", 8k); length = the last of 128 candidates from PRF("length", 2048)
+//   (each 16 bits masked to the bit length of k - 10) that is below k - 10, else 0
+// and the padding check and the choice between real and synthetic message run in constant time.
+
+// All-ones when the condition holds, else zero; no data-dependent branches.
+std::uint32_t CtMsb(std::uint32_t a) { return 0u - (a >> 31); }
+std::uint32_t CtIsZero(std::uint32_t a) { return CtMsb(~a & (a - 1)); }
+std::uint32_t CtEq(std::uint32_t a, std::uint32_t b) { return CtIsZero(a ^ b); }
+std::uint32_t CtLt(std::uint32_t a, std::uint32_t b) {
+  return CtMsb(a ^ ((a ^ b) | ((a - b) ^ b)));
+}
+std::uint32_t CtGe(std::uint32_t a, std::uint32_t b) { return ~CtLt(a, b); }
+std::uint32_t CtSelect(std::uint32_t mask, std::uint32_t a, std::uint32_t b) {
+  return (mask & a) | (~mask & b);
+}
+
+const EVP_MAC* Hmac() {
+  static internal::MacPtr mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+  return mac.get();
+}
+
+// PRF(label, out.size() * 8 bits) under `kdk`.
+bool ImplicitRejectionPrf(ByteView kdk, std::string_view label, std::span<std::uint8_t> out) {
+  const std::size_t bits = out.size() * 8;
+  if (bits > 0xffff || Hmac() == nullptr) return false;
+  auto keyed = internal::KeyedHmacSha256(Hmac(), kdk);
+  if (!keyed) return false;
+  const std::uint8_t be_bits[2] = {static_cast<std::uint8_t>(bits >> 8),
+                                   static_cast<std::uint8_t>(bits)};
+  std::uint8_t block[32];
+  for (std::size_t pos = 0, i = 0; pos < out.size(); pos += 32, ++i) {
+    internal::MacCtxPtr ctx(EVP_MAC_CTX_dup(keyed->get()));
+    const std::uint8_t be_i[2] = {static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    std::size_t len = 0;
+    if (!ctx || EVP_MAC_update(ctx.get(), be_i, 2) != 1 ||
+        EVP_MAC_update(ctx.get(), reinterpret_cast<const std::uint8_t*>(label.data()),
+                       label.size()) != 1 ||
+        EVP_MAC_update(ctx.get(), be_bits, 2) != 1 ||
+        EVP_MAC_final(ctx.get(), block, &len, sizeof block) != 1 || len != sizeof block) {
+      return false;
+    }
+    std::copy_n(block, std::min<std::size_t>(32, out.size() - pos), out.begin() + pos);
+  }
+  OPENSSL_cleanse(block, sizeof block);
+  return true;
+}
+
+Result<SecretBytes> DecryptPkcs1ImplicitRejection(EVP_PKEY* pkey, ByteView ciphertext) {
+  // Only publicly visible failures (wrong length, not below the modulus, an internal error) are
+  // errors; a bad padding is never one.
+  auto failed = [] {
+    internal::DiscardOpenSslErrors();
+    return Err(StatusCode::kInvalidArgument, "decryption failed");
+  };
+  const std::size_t k = ModulusBytes(pkey);
+  if (ciphertext.size() != k || k < 11 + 2 || k > 0x1fff) return failed();
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey, nullptr));
+  if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_NO_PADDING) != 1) {
+    return failed();
+  }
+  SecretBytes em(k);
+  std::size_t em_len = k;
+  if (EVP_PKEY_decrypt(ctx.get(), em.reveal_mutable().data(), &em_len, ciphertext.data(),
+                       ciphertext.size()) != 1 ||
+      em_len != k) {
+    return failed();
+  }
+
+  // KDK = HMAC-SHA256(SHA-256(d padded to k bytes), ciphertext).
+  BIGNUM* d_raw = nullptr;
+  if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_D, &d_raw) != 1) return failed();
+  SecretBnPtr d(d_raw);
+  SecretBytes d_bytes(k);
+  SecretBytes d_hash(32);
+  SecretBytes kdk(32);
+  unsigned int hash_len = 0;
+  std::size_t kdk_len = 0;
+  if (BN_bn2binpad(d.get(), d_bytes.reveal_mutable().data(), static_cast<int>(k)) < 0 ||
+      EVP_Digest(d_bytes.reveal().data(), k, d_hash.reveal_mutable().data(), &hash_len,
+                 EVP_sha256(), nullptr) != 1 ||
+      Hmac() == nullptr) {
+    return failed();
+  }
+  auto kdk_ctx = internal::KeyedHmacSha256(Hmac(), d_hash.reveal());
+  if (!kdk_ctx || EVP_MAC_update(kdk_ctx->get(), ciphertext.data(), k) != 1 ||
+      EVP_MAC_final(kdk_ctx->get(), kdk.reveal_mutable().data(), &kdk_len, 32) != 1 ||
+      kdk_len != 32) {
+    return failed();
+  }
+
+  SecretBytes synthetic(k);
+  std::uint8_t candidates[128 * 2];
+  if (!ImplicitRejectionPrf(kdk.reveal(), "message", synthetic.reveal_mutable()) ||
+      !ImplicitRejectionPrf(kdk.reveal(), "length", candidates)) {
+    return failed();
+  }
+  const std::uint32_t max_sep_offset = static_cast<std::uint32_t>(k - 2 - 8);
+  std::uint32_t len_mask = max_sep_offset;
+  len_mask |= len_mask >> 1;
+  len_mask |= len_mask >> 2;
+  len_mask |= len_mask >> 4;
+  len_mask |= len_mask >> 8;
+  std::uint32_t synthetic_length = 0;
+  for (std::size_t i = 0; i < sizeof candidates; i += 2) {
+    const std::uint32_t candidate =
+        ((std::uint32_t{candidates[i]} << 8) | candidates[i + 1]) & len_mask;
+    synthetic_length = CtSelect(CtLt(candidate, max_sep_offset), candidate, synthetic_length);
+  }
+  OPENSSL_cleanse(candidates, sizeof candidates);
+  const std::uint32_t synthetic_index = static_cast<std::uint32_t>(k) - synthetic_length;
+
+  // The real message: 00 02 PS(>= 8 non-zero bytes) 00 M.
+  const std::uint8_t* from = em.reveal().data();
+  std::uint32_t good = CtIsZero(from[0]) & CtEq(from[1], 2);
+  std::uint32_t found_zero = 0;
+  std::uint32_t zero_index = 0;
+  for (std::uint32_t i = 2; i < k; ++i) {
+    const std::uint32_t is_zero = CtIsZero(from[i]);
+    zero_index = CtSelect(~found_zero & is_zero, i, zero_index);
+    found_zero |= is_zero;
+  }
+  good &= CtGe(zero_index, 2 + 8);
+  const std::uint32_t msg_index = CtSelect(good, zero_index + 1, synthetic_index);
+
+  // The output length is not secret by itself (a synthetic message has a random length too), but
+  // both buffers are read at every position so that cache access does not reveal `good`.
+  const std::size_t out_len = k - msg_index;
+  SecretBytes out(out_len);
+  std::uint8_t* to = out.reveal_mutable().data();
+  const std::uint8_t* synth = synthetic.reveal().data();
+  for (std::size_t i = msg_index, j = 0; i < k; ++i, ++j) {
+    to[j] = static_cast<std::uint8_t>(CtSelect(good, from[i], synth[i]));
+  }
   return out;
 }
 
@@ -511,13 +659,15 @@ Result<SecretBytes> RsaPrivateKey::ToPem() const {
 
 Result<SecretBytes> RsaPrivateKey::Decrypt(RsaEncryptionPadding padding,
                                            ByteView ciphertext) const {
-  return DecryptWith(impl_->pkey.get(), padding != RsaEncryptionPadding::kPkcs1v15,
-                     OaepFor(padding), ciphertext);
+  if (padding == RsaEncryptionPadding::kPkcs1v15) {
+    return DecryptPkcs1ImplicitRejection(impl_->pkey.get(), ciphertext);
+  }
+  return DecryptWith(impl_->pkey.get(), OaepFor(padding), ciphertext);
 }
 
 Result<SecretBytes> RsaPrivateKey::DecryptOaep(const OaepParams& params,
                                                ByteView ciphertext) const {
-  return DecryptWith(impl_->pkey.get(), /*oaep=*/true, params, ciphertext);
+  return DecryptWith(impl_->pkey.get(), params, ciphertext);
 }
 
 Result<Bytes> RsaPrivateKey::SignDigest(RsaSignatureScheme scheme, ByteView digest) const {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64url.h"
 #include "common/durable_file.h"
 #include "vault_http/wire_format.h"
 
@@ -165,6 +166,40 @@ TEST_F(VaultApiTest, InvalidUtf8InAKeyNameIsRefusedAndAudited) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+// RSA1_5 decrypt/unwrap is no padding oracle: a bad padding answers 200 with a synthetic value
+// (the same one every time for the same ciphertext), exactly like a good padding does.
+TEST_F(VaultApiTest, Rsa15BadPaddingIsImplicitlyRejectedNotAnError) {
+  ASSERT_EQ(
+      Call("POST", "/keys/r/create?api-version=7.6", R"({"kty":"RSA","key_size":2048})", token_)
+          .status,
+      200);
+  HttpResponse enc = Call("POST", "/keys/r/encrypt?api-version=7.6",
+                          R"({"alg":"RSA1_5","value":"c2VjcmV0"})", token_);
+  ASSERT_EQ(enc.status, 200) << enc.body;
+  const std::string good_ct = json::parse(enc.body)["value"];
+  for (const char* op : {"decrypt", "unwrapkey"}) {
+    const std::string path = std::string("/keys/r/") + op + "?api-version=7.6";
+    const std::string good_body = R"({"alg":"RSA1_5","value":")" + good_ct + R"("})";
+    HttpResponse good = Call("POST", path, good_body, token_);
+    ASSERT_EQ(good.status, 200) << good.body;
+    EXPECT_EQ(json::parse(good.body)["value"], "c2VjcmV0");
+    Bytes garbage(256, 0x5a);
+    garbage[0] = 0;  // below the modulus, but certainly not 00 02 ... padding
+    const std::string bad_body =
+        R"({"alg":"RSA1_5","value":")" + Base64UrlEncode(garbage) + R"("})";
+    HttpResponse bad1 = Call("POST", path, bad_body, token_);
+    HttpResponse bad2 = Call("POST", path, bad_body, token_);
+    ASSERT_EQ(bad1.status, 200) << bad1.body;
+    EXPECT_EQ(json::parse(bad1.body)["value"], json::parse(bad2.body)["value"]);
+    EXPECT_NE(json::parse(bad1.body)["value"], "c2VjcmV0");
+  }
+  // A ciphertext of the wrong length is publicly invalid: still a 400.
+  EXPECT_EQ(
+      Call("POST", "/keys/r/decrypt?api-version=7.6", R"({"alg":"RSA1_5","value":"AAEC"})", token_)
+          .status,
+      400);
 }
 
 TEST_F(VaultApiTest, BadNumbersInTheQueryAre400AndAudited) {
