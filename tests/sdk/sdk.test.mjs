@@ -302,12 +302,65 @@ test("permission matrix through the SDK: each operation 403 without its permissi
     sign: (k, c) => new CryptographyClient(key.id, c, clientOptions).sign("RS256", digest),
     verify: (k, c) => new CryptographyClient(sig.keyID, c, clientOptions).verify("RS256", digest, sig.result),
   };
-  for (const [perm, op] of Object.entries(ops)) {
+  // Operations that need state arranged by the admin first: [permission, label, prepare], where
+  // prepare() returns the operation (run twice: denied, then allowed; a denied call changes nothing).
+  const deletedKey = async (prefix) => {
+    const n = unique(prefix);
+    await keys.createRsaKey(n);
+    await (await keys.beginDeleteKey(n)).pollUntilDone();
+    return n;
+  };
+  const toBytes = (s) => Buffer.from(s, "base64url");
+  const prepared = [
+    ["delete", "delete (poller)", async () => {
+      const n = unique("pmdel");
+      await keys.createRsaKey(n);
+      return async (k) => (await k.beginDeleteKey(n)).pollUntilDone();
+    }],
+    ["recover", "recover (poller)", async () => {
+      const n = await deletedKey("pmrec");
+      return async (k) => (await k.beginRecoverDeletedKey(n)).pollUntilDone();
+    }],
+    ["purge", "purge", async () => {
+      const n = await deletedKey("pmpur");
+      return (k) => k.purgeDeletedKey(n);
+    }],
+    ["restore", "restore", async () => {
+      const n = unique("pmres");
+      await keys.createRsaKey(n);
+      const blob = await keys.backupKey(n);
+      await (await keys.beginDeleteKey(n)).pollUntilDone();
+      await keys.purgeDeletedKey(n);
+      return (k) => k.restoreKeyBackup(blob);
+    }],
+    ["import", "import", async () => {
+      const jwk = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
+      const key = { kty: "RSA" };
+      for (const f of ["n", "e", "d", "p", "q", "dp", "dq", "qi"]) key[f] = toBytes(jwk[f]);
+      return (k) => k.importKey(unique("pmimp"), key);
+    }],
+    ["get", "get a deleted key", async () => {
+      const n = await deletedKey("pmgd");
+      return (k) => k.getDeletedKey(n);
+    }],
+    ["list", "list deleted keys", async () => (k) => k.listDeletedKeys().next()],
+    ["list", "list a key's versions", async () => (k) => k.listPropertiesOfKeyVersions(name).next()],
+  ];
+  for (const [perm, op] of Object.entries(ops)) prepared.push([perm, perm, async () => op]);
+  const covered = new Set();
+  for (const [perm, label, prepare] of prepared) {
+    const op = await prepare();
     const without = identity(unique(`no-${perm}`), all.filter((p) => p !== perm).join(","));
     const withOnly = identity(unique(`only-${perm}`), perm);
-    await rejects(op(new KeyClient(url, without, clientOptions), without), 403);
-    await op(new KeyClient(url, withOnly, clientOptions), withOnly);
+    await rejects(op(new KeyClient(url, without, clientOptions), without), 403).catch((e) => {
+      throw new Error(`${label} without ${perm}: ${e.message}`);
+    });
+    await op(new KeyClient(url, withOnly, clientOptions), withOnly).catch((e) => {
+      throw new Error(`${label} with only ${perm}: ${e.message}`);
+    });
+    covered.add(perm);
   }
+  assert.deepEqual([...covered].sort(), [...all].sort());  // every permission of the matrix
 });
 
 test("expired tokens are refused: a credential that caches a revoked identity's token gets 401", async () => {

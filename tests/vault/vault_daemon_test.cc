@@ -476,13 +476,56 @@ TEST_F(VaultDaemonTest, PermissionMatrix) {
                  R"({"alg":"RS256","value":"47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"})")
                 .status,
             403);
-  // Import: 403 without, 400 (invalid key material) rather than 403 with only import.
-  std::string imp_without = Identity("without-import", "get");
+  // Import: 403 without; with only import, a real key (a fixed 2048-bit test key) is imported and
+  // invalid key material is a 400, not a 403.
+  std::string imp_without = Identity("without-import", "get,create,update");
   std::string imp_with = Identity("with-import", "import");
-  std::string imp =
-      R"({"key":{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB","p":"AQAB","q":"AQAB","dp":"AQAB","dq":"AQAB","qi":"AQAB"}})";
+  const std::string imp =
+      R"({"key":{"kty":"RSA","n":"iE_naAwtSyhoKbVLQqNIVh1SOnZeYGnAvhsRji7TvRjSKumrFhtlzWIAavDI3qQ)"
+      R"(B7jei2Oeyv_SPxFg1H3QYzjYknwmtJN6tph5l1TJYwxMVSmF3I-04_R-g6KQ6PEPxN0D7-jDSDuHcrqmzdOkLBgF)"
+      R"(DA56HcMCbMnbsgNfvRG-MiEkA20GFl2KXi29C6RacM289B1GrsWhHpw7jqmli1aPrKRZmjFeiwW8jFTpNjvgfuyn)"
+      R"(y1VRwDQWohtxz8oPHDlrIUFQZD6KRMG7fMaGSPXwgDOL-kLHvBjiJymLH8DRa-EzzZm6__5VL5n-a6qXbe4zSQmD)"
+      R"(jRQzXjxpI8Sp6fQ","e":"AQAB","d":"B8VoZ6fkECgYUiJmDUFCTziCNteHN19oD956sHyucRYgazZhnNPIiL4)"
+      R"(40F_0T68RdhuBYvTIncVrSdIOi0HC5US0b0Wts4-nXjRW8WHaqhplKRWn5WoxiMq8EW9Fa6ii8Je5ldChNRx-yI1)"
+      R"(fr_9WM8wwHh10UsMERgr-HjVRTHkrQGD0std_NZBEQPc0ILaOBSvxHn3QbU9utAb9SgYTjPeW73zf7DFMVDYYPlN)"
+      R"(l1pBGyf1PUquiryok4cEkfWE9dR87pf5ny2ON3-N99QPaopg2fTXB4FmLYUdWAkBOLtVgzs879k2SBYHEuTh9sDk)"
+      R"(fnAg1V0xi3mFl9CIiCoTBeQ","p":"vWMFFFBZwCnqbsRy7y_Fad5uQHxLyslnRvYMLSWUxu5T2lVA5VuEArkBjC)"
+      R"(asyobWwXodzHyv9_f8u5OjXHplxW9doYDDIgXu0sp4xf7jVjmSSXdm5N1g3WsdO6lKWoMd7crKTKQyhsLmSKezvF)"
+      R"(o6O-BTl_4N39GTs0kKBGyPrTk","q":"uEHf3Y0RQVrv2v5Z3V1sEusPhtEWS05YU-0jlHKLoeD3GhbXI1nRynHh)"
+      R"(4npwhH2Lh5YfbuzZekV0W8SCXzkZaN6uKovvdzb388_ZBe1UjWsGshYX1e3NWDECT4uImIOtXJnIaxO8LPeQP94E)"
+      R"(a4ZpnRhDmYGddr-YbnWTJFsHO2U","dp":"oC7LUgYwE0egoHWKHOJT4BqhN-upk2hL8QoU_G6H6sYTqFxpWlTQU)"
+      R"(Bk4xNjFVzs7E0P9RkLD90EJw4G5L3Pa9mYeVIZ7BSDtgd58zkKq9_gT0g2qurK_xidd_2NNn0a9Hq5h8vcCQVdBv)"
+      R"(XwSmqHaFWDEc48PHxq9CWwii-FimIk","dq":"RzZmgCkSPzEXPItLTgvaRiGFGbTbqfU4nA8tziTLJKBewD2Nno)"
+      R"(MLWvPSuoZZ0Er5T0jNE0EE-IW5Z_I19PmLgYV2yMjWnzumbxuoo-rK3_E6YD-7rJnA4FHos7eY7mEN8pkY5ZF2C-)"
+      R"(cOYDC9gpUrYmTLU5vNsORx1FcqrEVmMSU","qi":"qkWNygVoioIW_FhLAkj5jMwGZ_yVLe8YmFexKRRsOg8TS9x)"
+      R"(s3IT4dvpRTd-mXV2WEAUWcLZ7jtNNAuuOxjv0rsn6PwzhjqzKV17PeOA7rmCfIKGntWT0CwW0ZQOUQGvLoev4f4S)"
+      R"(DS-Z1KglYWUPlrbS71bDACM50ZtdDQizG030"}})";
   EXPECT_EQ(Send(*c, "PUT", "/keys/imp" + api, imp_without, imp).status, 403);
-  EXPECT_EQ(Send(*c, "PUT", "/keys/imp" + api, imp_with, imp).status, 400);
+  Reply imported = Send(*c, "PUT", "/keys/imp" + api, imp_with, imp);
+  EXPECT_EQ(imported.status, 200) << imported.raw;
+  EXPECT_FALSE(imported.body["key"].contains("d"));
+  std::string bad_imp =
+      R"({"key":{"kty":"RSA","n":"AQAB","e":"AQAB","d":"AQAB","p":"AQAB","q":"AQAB","dp":"AQAB","dq":"AQAB","qi":"AQAB"}})";
+  EXPECT_EQ(Send(*c, "PUT", "/keys/imp2" + api, imp_with, bad_imp).status, 400);
+  // Reading deleted keys and versions: get and list, like their live counterparts.
+  ensure_deleted("pm-gone");
+  const std::pair<std::string, std::string> reads[] = {
+      {"get", "/deletedkeys/pm-gone" + api},
+      {"list", "/deletedkeys" + api},
+      {"list", "/keys/pm/versions" + api},
+  };
+  int read_no = 0;
+  for (const auto& [perm, target] : reads) {
+    const std::string suffix = "-r" + std::to_string(++read_no);
+    std::string others;
+    for (const auto& p : perms) {
+      if (p != perm) others += (others.empty() ? "" : ",") + p;
+    }
+    Reply denied = Send(*c, "GET", target, Identity("without-" + perm + suffix, others));
+    EXPECT_EQ(denied.status, 403) << target << ": " << denied.raw;
+    Reply allowed = Send(*c, "GET", target, Identity("with-" + perm + suffix, perm));
+    EXPECT_EQ(allowed.status, 200) << target << ": " << allowed.raw;
+  }
   // Admin API is for the admin only.
   EXPECT_EQ(Send(*c, "GET", "/admin/identities", role).status, 403);
 }
