@@ -310,8 +310,8 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
 
 Status RunIdentity(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
   const bool with_secret = verb == "create" || verb == "rotate-secret";
-  auto a =
-      with_secret ? ParseWithConnection(argv, {{"secret-file"}}) : ParseWithConnection(argv, {});
+  auto a = with_secret ? ParseWithConnection(argv, {{"secret-file"}, {"identity-credential-file"}})
+                       : ParseWithConnection(argv, {});
   if (!a) return a.error();
   if (verb == "list") PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
@@ -337,18 +337,42 @@ Status RunIdentity(std::string_view verb, std::span<const std::string> argv, Com
   Result<json> r;
   if (verb == "create" || verb == "rotate-secret") {
     auto file = a->Get("secret-file");
-    if (!file)
+    auto credential_file = a->Get("identity-credential-file");
+    if (!file && !credential_file) {
       return Status(StatusCode::kInvalidArgument,
-                    "--secret-file PATH is required (the secret is never printed)");
+                    "--secret-file PATH (the bare secret, for servers) and/or "
+                    "--identity-credential-file PATH (a credential file for this CLI) is required; "
+                    "the secret is never printed");
+    }
+    std::string resource;
+    if (credential_file) {
+      auto settings = c.Call("GET", "/admin/vault");
+      if (!settings) return settings.error();
+      resource = (*settings)["resource"].get<std::string>();
+    }
     r = verb == "create" ? c.Call("POST", "/admin/identities", json{{"name", *name}})
                          : c.Call("POST", "/admin/identities/" + *name + "/rotatesecret");
     if (!r) return r.error();
     std::string secret = (*r)["clientSecret"].get<std::string>();
-    Status w = WriteSecretFile(*file, secret);
+    Status w = file ? WriteSecretFile(*file, secret) : Status::Ok();
+    if (w.ok() && credential_file) {
+      // The same shape as the admin credential `vault init` writes, so that `--credential-file`
+      // works with it: the CLI then acts as this identity.
+      std::string text = json{
+          {"tenantId", (*r)["tenantId"]},
+          {"clientId", (*r)["clientId"]},
+          {"objectId", (*r)["objectId"]},
+          {"resource", resource},
+          {"clientSecret",
+           secret}}.dump();
+      w = WriteSecretFile(*credential_file, text);
+      SecureZero(text.data(), text.size());
+    }
     SecureZero(secret.data(), secret.size());
     r->erase("clientSecret");
     PGCMK_RETURN_IF_ERROR(w);
-    (*r)["secretFile"] = *file;
+    if (file) (*r)["secretFile"] = *file;
+    if (credential_file) (*r)["credentialFile"] = *credential_file;
   } else if (verb == "show") {
     r = c.Call("GET", "/admin/identities/" + *name);
   } else {
@@ -366,6 +390,9 @@ Status RunIdentity(std::string_view verb, std::span<const std::string> argv, Com
     if (r->contains("secretFile"))
       ctx.out << "  secret written to " << (*r)["secretFile"].get<std::string>()
               << " (mode 0600)\n";
+    if (r->contains("credentialFile"))
+      ctx.out << "  credential file for --credential-file written to "
+              << (*r)["credentialFile"].get<std::string>() << " (mode 0600)\n";
   }
   return Status::Ok();
 }
@@ -803,7 +830,8 @@ void RegisterVaultCommands(CommandTable& table) {
              "Run the key vault daemon (initialises DIR on first start)", RunServe});
   for (std::string verb : {"create", "list", "show", "delete", "rotate-secret"}) {
     std::string usage = verb == "list" ? conn : "NAME " + conn;
-    if (verb == "create" || verb == "rotate-secret") usage = "NAME --secret-file PATH " + conn;
+    if (verb == "create" || verb == "rotate-secret")
+      usage = "NAME [--secret-file PATH] [--identity-credential-file PATH] " + conn;
     table.Add({"vault identity " + verb, usage, "Identities (client credentials) of the vault",
                [verb](std::span<const std::string> args, CommandContext& ctx) {
                  return RunIdentity(verb, args, ctx);

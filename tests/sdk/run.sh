@@ -24,7 +24,8 @@ timeout 540 node --test --test-concurrency=1 --test-reporter=spec sdk.test.mjs i
 # The by-hand example of docs/vault.md's quick start, exactly as a person runs it (from the repo
 # root, without NODE_EXTRA_CA_CERTS), with an identity that may only get/wrap/unwrap.
 "$PGCMK" vault identity create example-app --secret-file "$WORK/example-app.secret" --output json \
-  --data-dir "$WORK/vault" >"$WORK/example-app.json"
+  --identity-credential-file "$WORK/example-app.credential" --data-dir "$WORK/vault" \
+  >"$WORK/example-app.json"
 "$PGCMK" vault key create example-kek --kty RSA --size 3072 --data-dir "$WORK/vault" >/dev/null
 "$PGCMK" vault policy set example-app --role "Key Vault Crypto Service Encryption User" \
   --data-dir "$WORK/vault" >/dev/null
@@ -34,6 +35,21 @@ out=$(cd ../.. && env -u NODE_EXTRA_CA_CERTS -u VAULT_URL -u VAULT_CA VAULT_DIR=
   KEY=example-kek timeout 120 node tests/sdk/wrap-unwrap.mjs)
 echo "$out"
 grep -q "unwrapped it again with the vault: identical" <<<"$out"
+# The quick start's CLI part: wrap and unwrap as the identity (its credential file), and nothing
+# else (listing keys is refused with the CLI's "denied" exit code 4).
+as_app=(--data-dir "$WORK/vault" --credential-file "$WORK/example-app.credential")
+head -c 32 /dev/urandom >"$WORK/dek"
+"$PGCMK" vault key wrap example-kek --alg RSA-OAEP-256 --in "$WORK/dek" --out "$WORK/dek.wrapped" \
+  "${as_app[@]}" >/dev/null
+"$PGCMK" vault key unwrap example-kek --alg RSA-OAEP-256 --in "$WORK/dek.wrapped" \
+  --out "$WORK/dek.again" "${as_app[@]}" >/dev/null
+cmp "$WORK/dek" "$WORK/dek.again"
+set +e
+"$PGCMK" vault key list "${as_app[@]}" >"$WORK/list.out" 2>&1
+rc=$?
+set -e
+[[ $rc == 4 ]] || { echo "key list as example-app: exit $rc, expected 4"; cat "$WORK/list.out"; exit 1; }
+echo "CLI wrap/unwrap as the identity: ok (and key list refused)"
 # Without the role the same example is refused (403 from the vault, non-zero exit).
 "$PGCMK" vault policy delete example-app --data-dir "$WORK/vault" >/dev/null
 if (cd ../.. && env -u NODE_EXTRA_CA_CERTS -u VAULT_URL -u VAULT_CA VAULT_DIR="$WORK/vault" \
