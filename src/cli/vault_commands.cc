@@ -180,7 +180,10 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
                               {"insecure-http", OptionKind::kFlag},
                               {"threads"},
                               {"max-requests-per-10s"},
-                              {"scheduler-interval"}});
+                              {"scheduler-interval"},
+                              {"tls-cert"},
+                              {"tls-key"},
+                              {"test-clock-offset"}});
   if (!a) return a.error();
   PGCMK_RETURN_IF_ERROR(a->NoPositional());
   // The daemon holds the master key and every key's private material in memory: refuse to run
@@ -208,6 +211,34 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   if (limit) o.max_requests_per_10s = static_cast<int>(*limit);
   PGCMK_ASSIGN_OR_RETURN(auto scheduler_interval, a->GetInt("scheduler-interval", 1, 86400));
   const int interval = static_cast<int>(scheduler_interval.value_or(60));
+  // The operator's own certificate (chain PEM) and key instead of the vault's private CA.
+  const auto tls_cert_file = a->Get("tls-cert");
+  const auto tls_key_file = a->Get("tls-key");
+  if (tls_cert_file.has_value() != tls_key_file.has_value()) {
+    return Status(StatusCode::kInvalidArgument, "--tls-cert and --tls-key go together");
+  }
+  if (tls_cert_file && o.insecure_http) {
+    return Status(StatusCode::kInvalidArgument, "--tls-cert makes no sense with --insecure-http");
+  }
+  std::string own_cert_pem;
+  SecretBytes own_key_pem;
+  if (tls_cert_file) {
+    auto cert = ReadWholeFile(*tls_cert_file, 1 << 20);
+    if (!cert) return cert.error().WithContext("reading --tls-cert " + *tls_cert_file);
+    own_cert_pem.assign(AsStringView(*cert));
+    if (own_cert_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status(StatusCode::kInvalidArgument,
+                    "--tls-cert " + *tls_cert_file + " holds no PEM certificate");
+    }
+    // The key must be private to the vault's user (0600, a regular file, not a symlink).
+    auto key = ReadPrivateSecretFile(*tls_key_file, 1 << 20);
+    if (!key) return key.error().WithContext("reading --tls-key " + *tls_key_file);
+    own_key_pem = std::move(*key);
+  }
+  // Tests only: runs the vault's clock ahead (or behind), so that retention, rotation policies and
+  // validity windows can be exercised against the real daemon without waiting days.
+  PGCMK_ASSIGN_OR_RETURN(auto clock_offset,
+                         a->GetInt("test-clock-offset", -3'650LL * 86'400, 3'650LL * 86'400));
 
   std::filesystem::path dir = DataDir(*a);
   if (!vault::VaultService::IsInitialized(dir)) {
@@ -218,6 +249,17 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   }
   vault::VaultServiceOptions so;
   so.audit_outcome = vault_http::AuditOutcomeFor;
+  if (clock_offset && *clock_offset != 0) {
+    const std::int64_t offset = *clock_offset;
+    so.now = [offset] {
+      return std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count() +
+             offset;
+    };
+    ctx.out << "TEST CLOCK: the vault's clock is " << offset
+            << " seconds off the system clock (--test-clock-offset; tests only)\n";
+  }
   auto service = vault::VaultService::Open(dir, so);
   if (!service) return service.error();
 
@@ -248,11 +290,20 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
     }
     o.own_hosts = dns;
     o.own_hosts.insert(o.own_hosts.end(), ips.begin(), ips.end());
-    auto tls = (*service)->ServerTlsMaterial(dns, ips);
-    if (!tls) return tls.error();
-    o.tls_cert_chain_pem = tls->certificate_chain_pem;
-    o.tls_key_pem = std::string(AsStringView(tls->private_key_pem.reveal()));
-    ctx.out << "TLS: the vault's CA certificate is " << tls->ca_file.string() << "\n";
+    if (tls_cert_file) {
+      // Clients reach the vault by the names in this certificate; a client assertion's audience
+      // is checked against the listening host, loopback and --public-url (give --public-url when
+      // clients use another name).
+      o.tls_cert_chain_pem = std::move(own_cert_pem);
+      o.tls_key_pem = std::string(AsStringView(own_key_pem.reveal()));
+      ctx.out << "TLS: serving the certificate in " << *tls_cert_file << "\n";
+    } else {
+      auto tls = (*service)->ServerTlsMaterial(dns, ips);
+      if (!tls) return tls.error();
+      o.tls_cert_chain_pem = tls->certificate_chain_pem;
+      o.tls_key_pem = std::string(AsStringView(tls->private_key_pem.reveal()));
+      ctx.out << "TLS: the vault's CA certificate is " << tls->ca_file.string() << "\n";
+    }
   }
   auto server = vault_http::VaultServer::Create(**service, o);
   if (!server) return server.error();
@@ -825,8 +876,9 @@ void RegisterVaultCommands(CommandTable& table) {
              "Create a new key vault (master key, database, tenant, admin credential)", RunInit});
   table.Add({"vault serve",
              "--data-dir DIR [--listen 127.0.0.1:8443] [--public-url URL] [--insecure-http] "
-             "[--threads N] "
-             "[--scheduler-interval SECONDS] [--max-requests-per-10s N]",
+             "[--tls-cert CHAIN.pem --tls-key KEY.pem] [--threads N] "
+             "[--scheduler-interval SECONDS] [--max-requests-per-10s N] "
+             "[--test-clock-offset SECONDS]",
              "Run the key vault daemon (initialises DIR on first start)", RunServe});
   for (std::string verb : {"create", "list", "show", "delete", "rotate-secret"}) {
     std::string usage = verb == "list" ? conn : "NAME " + conn;

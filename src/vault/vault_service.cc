@@ -2276,6 +2276,13 @@ Result<int> VaultService::RunScheduledWork() {
   Identity system;
   system.name = "system";
   int actions = 0;
+  // One key's failure (audited like any failed request) must not hold up the others: remember
+  // the first failure, carry on, and report it at the end.
+  int failures = 0;
+  Status first_failure;
+  const auto failed = [&](const std::string& what, const Status& s) {
+    if (failures++ == 0) first_failure = s.WithContext(what);
+  };
 
   // 1. Purge soft-deleted keys whose retention has passed (purge protection does not stop this).
   PGCMK_ASSIGN_OR_RETURN(auto expired, m.store->Read([&](SqliteDb& db)
@@ -2300,7 +2307,10 @@ Result<int> VaultService::RunScheduledWork() {
       PGCMK_RETURN_IF_ERROR(m.PurgeLocked(db, name));
       return 0;
     });
-    if (!r) return Err(r.error());
+    if (!r) {
+      failed("purging " + name, r.error());
+      continue;
+    }
     m.ForgetKey(name);
     ++actions;
   }
@@ -2339,7 +2349,10 @@ Result<int> VaultService::RunScheduledWork() {
       if (a.type == "Rotate") {
         ctx.operation_name = "KeyRotate";
         auto r = m.RotateLocked(ctx, &system, c.name);
-        if (!r) return Err(r.error());
+        if (!r) {
+          failed("rotating " + c.name, r.error());
+          break;
+        }
         ++actions;
         break;  // the new version restarts the clock
       }
@@ -2354,9 +2367,18 @@ Result<int> VaultService::RunScheduledWork() {
         PGCMK_RETURN_IF_ERROR(st.Run());
         return 0;
       });
-      if (!r) return Err(r.error());
+      if (!r) {
+        failed("notifying for " + c.name, r.error());
+        continue;
+      }
       ++actions;
     }
+  }
+  if (failures > 0) {
+    return Err(
+        first_failure.code(),
+        std::to_string(failures) + " of " + std::to_string(failures + actions) +
+            " scheduled actions failed (the others were done); first: " + first_failure.message());
   }
   return actions;
 }

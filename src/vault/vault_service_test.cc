@@ -487,6 +487,32 @@ TEST_F(VaultServiceTest, PurgeProtectionForbidsPurgeButRetentionStillPurges) {
   EXPECT_TRUE(service_->settings().purge_protection);
 }
 
+// A key whose scheduled purge fails (here a trigger, written behind the vault's back, refuses to
+// delete its versions) does not stop the scheduler from purging the others; the failure is
+// reported.
+TEST_F(VaultServiceTest, ScheduledWorkCarriesOnPastOneFailingKey) {
+  for (const char* name : {"a-bad", "b-good", "c-good"}) {
+    MakeKey(name);
+    ASSERT_TRUE(service_->DeleteKey(Ctx(), admin_, name).has_value());
+  }
+  {
+    auto db = SqliteDb::Open(dir_ / kDatabaseFile);
+    ASSERT_TRUE(db.has_value());
+    ASSERT_TRUE(db->Exec("CREATE TRIGGER refuse BEFORE DELETE ON key_versions WHEN "
+                         "old.name_lc = 'a-bad' BEGIN SELECT RAISE(ABORT, 'injected'); END;")
+                    .ok());
+  }
+  now_ += 7 * 86400 + 10;
+  auto r = service_->RunScheduledWork();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("1 of 3 scheduled actions failed"), std::string::npos)
+      << r.error().ToString();
+  EXPECT_NE(r.error().message().find("a-bad"), std::string::npos);
+  EXPECT_TRUE(service_->GetDeletedKey(Ctx(), admin_, "a-bad").has_value());
+  EXPECT_EQ(service_->GetDeletedKey(Ctx(), admin_, "b-good").error().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->GetDeletedKey(Ctx(), admin_, "c-good").error().code(), StatusCode::kNotFound);
+}
+
 TEST_F(VaultServiceTest, BackupRestoresAllVersionsUnderTheSameIds) {
   KeyVersion v1 = MakeKey("bk");
   auto v2 = service_->RotateKey(Ctx(), admin_, "bk");

@@ -42,8 +42,14 @@ inline std::pair<int, std::string> RunPgcmk(const std::vector<std::string>& args
 class VaultDaemon {
  public:
   // Starts `pgcmk vault serve` on 127.0.0.1:0 in `dir` (initialised first with `init_args`).
-  VaultDaemon(std::filesystem::path dir, bool https, std::vector<std::string> init_args = {})
-      : dir_(std::move(dir)), https_(https) {
+  // `serve_args` are added to `vault serve`'s arguments (changeable before a restart with
+  // set_serve_args); `ca_file` replaces the vault's own CA for HTTPS clients.
+  VaultDaemon(std::filesystem::path dir, bool https, std::vector<std::string> init_args = {},
+              std::vector<std::string> serve_args = {}, std::filesystem::path ca_file = {})
+      : dir_(std::move(dir)),
+        https_(https),
+        serve_args_(std::move(serve_args)),
+        ca_file_(std::move(ca_file)) {
     if (!std::filesystem::exists(dir_ / "master.key")) {
       std::vector<std::string> args = {"vault", "init", "--data-dir", dir_.string()};
       args.insert(args.end(), init_args.begin(), init_args.end());
@@ -72,6 +78,7 @@ class VaultDaemon {
                                        "--scheduler-interval",
                                        "1"};
       if (!https_) args.push_back("--insecure-http");
+      args.insert(args.end(), serve_args_.begin(), serve_args_.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -116,7 +123,9 @@ class VaultDaemon {
     c->set_url_encode(false);
     c->set_connection_timeout(5, 0);
     c->set_read_timeout(60, 0);
-    if (https_) c->set_ca_cert_path((dir_ / "tls" / "ca.pem").c_str());
+    if (https_) {
+      c->set_ca_cert_path(ca_file_.empty() ? (dir_ / "tls" / "ca.pem").c_str() : ca_file_.c_str());
+    }
     return c;
   }
 
@@ -136,10 +145,13 @@ class VaultDaemon {
   const std::string& tenant() const { return tenant_; }
   const std::filesystem::path& dir() const { return dir_; }
   std::vector<std::string> ConnArgs() const { return {"--data-dir", dir_.string()}; }
+  void set_serve_args(std::vector<std::string> args) { serve_args_ = std::move(args); }
 
  private:
   std::filesystem::path dir_;
   bool https_;
+  std::vector<std::string> serve_args_;
+  std::filesystem::path ca_file_;
   pid_t pid_ = -1;
   std::string url_, tenant_, admin_client_id_, admin_secret_;
 };

@@ -642,6 +642,84 @@ TEST(VaultAuditAnchorTest, AnchorDetectsRecordsRemovedFromTheEnd) {
   EXPECT_NE(out_anchor.find("TAMPERED"), std::string::npos) << out_anchor;
 }
 
+// `vault serve --tls-cert/--tls-key`: the operator's own certificate instead of the private CA;
+// a key file others can read is refused before anything starts.
+TEST(VaultTlsTest, ServesTheOperatorsOwnCertificate) {
+  TempDir dir;
+  const auto cert = dir.path() / "own-cert.pem";
+  const auto key = dir.path() / "own-key.pem";
+  const std::string make =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+      "-subj /CN=own-vault -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key.string() + " -out " + cert.string() + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(make.c_str()), 0);
+  std::filesystem::permissions(
+      key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  VaultDaemon d(dir.path() / "vault", /*https=*/true, {},
+                {"--tls-cert", cert.string(), "--tls-key", key.string()}, cert);
+  const std::string token = d.AdminToken();  // verified against own-cert.pem, not the vault CA
+  ASSERT_FALSE(token.empty());
+  auto c = d.Client();
+  EXPECT_EQ(Send(*c, "GET", "/keys?" + std::string(kApi), token).status, 200);
+  // The vault's private CA does not vouch for this server any more.
+  auto other = std::make_unique<httplib::Client>(d.url());
+  other->set_ca_cert_path((d.dir() / "tls" / "ca.pem").c_str());
+  other->set_connection_timeout(5, 0);
+  EXPECT_FALSE(other->Get("/healthz"));
+  d.Stop(SIGTERM);
+
+  std::filesystem::permissions(key, std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  auto [rc, out] =
+      RunPgcmk({"vault", "serve", "--data-dir", d.dir().string(), "--listen", "127.0.0.1:0",
+                "--tls-cert", cert.string(), "--tls-key", key.string()});
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("--tls-key"), std::string::npos) << out;
+  auto [rc2, out2] = RunPgcmk({"vault", "serve", "--data-dir", d.dir().string(), "--listen",
+                               "127.0.0.1:0", "--tls-cert", cert.string()});
+  EXPECT_NE(rc2, 0);
+  EXPECT_NE(out2.find("go together"), std::string::npos) << out2;
+}
+
+// The daemon's own scheduler thread: once the (test) clock passes a deleted key's retention and a
+// rotation policy's trigger, the running daemon purges and rotates by itself, as "system".
+TEST(VaultSchedulerTest, DaemonPurgesExpiredDeletedKeysAndRotatesDueKeys) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/false, {"--retention-days", "7"});
+  const std::string api = std::string("?") + kApi;
+  std::string token = d.AdminToken();
+  auto c = d.Client();
+  ASSERT_EQ(
+      Send(*c, "POST", "/keys/rot/create" + api, token, R"({"kty":"RSA","key_size":2048})").status,
+      200);
+  ASSERT_EQ(
+      Send(
+          *c, "PUT", "/keys/rot/rotationpolicy" + api, token,
+          R"({"lifetimeActions":[{"trigger":{"timeAfterCreate":"P30D"},"action":{"type":"Rotate"}}],"attributes":{"expiryTime":"P2Y"}})")
+          .status,
+      200);
+  ASSERT_EQ(Send(*c, "POST", "/keys/gone/create" + api, token, R"({"kty":"EC"})").status, 200);
+  ASSERT_EQ(Send(*c, "DELETE", "/keys/gone" + api, token).status, 200);
+  d.Stop(SIGTERM);
+  d.set_serve_args({"--test-clock-offset", std::to_string(31 * 86400)});
+  d.Start();
+  token = d.AdminToken();
+  c = d.Client();
+  int versions = 0, deleted_status = 0;
+  for (int i = 0; i < 100 && (versions < 2 || deleted_status != 404); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Reply v = Send(*c, "GET", "/keys/rot/versions" + api, token);
+    versions = v.status == 200 ? static_cast<int>(v.body["value"].size()) : 0;
+    deleted_status = Send(*c, "GET", "/deletedkeys/gone" + api, token).status;
+  }
+  EXPECT_EQ(versions, 2);
+  EXPECT_EQ(deleted_status, 404);
+  auto [rc, out] = RunPgcmk({"vault", "audit", "show", "--operation", "KeyRotate", "--output",
+                             "json", "--data-dir", d.dir().string()});
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("pgcmk-vault-scheduler"), std::string::npos) << out;
+}
+
 // kill -9 while clients are creating versions and updating keys: everything acknowledged survives.
 TEST(VaultCrashTest, KillDashNineUnderLoadLosesNothingAcknowledged) {
   TempDir dir;
