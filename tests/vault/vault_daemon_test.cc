@@ -720,6 +720,41 @@ TEST(VaultSchedulerTest, DaemonPurgesExpiredDeletedKeysAndRotatesDueKeys) {
   EXPECT_NE(out.find("pgcmk-vault-scheduler"), std::string::npos) << out;
 }
 
+// Purge protection on the wire: 403 Forbidden with the contract's message, the recovery level
+// says so, and an expired token (the vault's clock moved two hours on) gets the 401 challenge.
+TEST(VaultPurgeProtectionTest, PurgeIs403AndExpiredTokensAre401) {
+  TempDir dir;
+  VaultDaemon d(dir.path() / "vault", /*https=*/false,
+                {"--retention-days", "7", "--purge-protection"});
+  const std::string api = std::string("?") + kApi;
+  const std::string token = d.AdminToken();
+  auto c = d.Client();
+  Reply created = Send(*c, "POST", "/keys/pp/create" + api, token, R"({"kty":"EC"})");
+  ASSERT_EQ(created.status, 200);
+  EXPECT_EQ(created.body["attributes"]["recoveryLevel"], "CustomizedRecoverable");
+  ASSERT_EQ(Send(*c, "DELETE", "/keys/pp" + api, token).status, 200);
+  Reply purge = Send(*c, "DELETE", "/deletedkeys/pp" + api, token);
+  EXPECT_EQ(purge.status, 403) << purge.raw;
+  EXPECT_EQ(purge.body["error"]["code"], "Forbidden");
+  EXPECT_NE(purge.body["error"]["message"].get<std::string>().find(
+                "not allowed because purge protection is enabled"),
+            std::string::npos)
+      << purge.raw;
+  EXPECT_EQ(Send(*c, "GET", "/deletedkeys/pp" + api, token).status, 200);  // still there
+
+  d.Stop(SIGTERM);
+  d.set_serve_args({"--test-clock-offset", "7200"});
+  d.Start();
+  c = d.Client();
+  Reply expired = Send(*c, "GET", "/keys" + api, token);
+  EXPECT_EQ(expired.status, 401) << expired.raw;
+  auto res = c->Get(("/keys" + api).c_str(), {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(res);
+  EXPECT_TRUE(res->get_header_value("WWW-Authenticate").starts_with("Bearer authorization="))
+      << res->get_header_value("WWW-Authenticate");
+  EXPECT_EQ(Send(*c, "GET", "/keys" + api, d.AdminToken()).status, 200);  // a fresh one works
+}
+
 // kill -9 while clients are creating versions and updating keys: everything acknowledged survives.
 TEST(VaultCrashTest, KillDashNineUnderLoadLosesNothingAcknowledged) {
   TempDir dir;
