@@ -23,6 +23,11 @@ HttpError ToHttpError(std::string_view operation, const Status& status) {
     case StatusCode::kPermissionDenied:
       return {403, "Forbidden", "AccessDenied", "Forbidden"};
     case StatusCode::kFailedPrecondition:
+      // The contract's disabled-key answer carries innererror KeyDisabled (the service's own
+      // message, from VaultService's usability check, identifies the case).
+      if (status.message().ends_with("is not allowed on a disabled key.")) {
+        return {403, "Forbidden", "KeyDisabled", "Forbidden"};
+      }
       return {403, "Forbidden", "", "Forbidden"};
     case StatusCode::kNotFound:
       return {404, keys ? "KeyNotFound" : "NotFound", "", "NotFound"};

@@ -213,6 +213,8 @@ TEST_F(VaultDaemonTest, KeysApiFollowsTheContractIncludingUrlQuirks) {
                       R"({"alg":"RSA-OAEP","value":"AAAA"})");
   EXPECT_EQ(denied.status, 403);
   EXPECT_EQ(denied.body["error"]["code"], "Forbidden");
+  EXPECT_EQ(denied.body["error"]["innererror"]["code"], "KeyDisabled") << denied.raw;
+  EXPECT_EQ(denied.body["error"]["message"], "Operation wrapKey is not allowed on a disabled key.");
   Reply del = Send(*c, "DELETE", "/keys/quirky?" + std::string(kApi), t);
   ASSERT_EQ(del.status, 200);
   EXPECT_EQ(del.body["recoveryId"], daemon_->url() + "/deletedkeys/Quirky");
