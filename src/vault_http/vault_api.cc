@@ -232,11 +232,7 @@ const std::string* VaultApi::OwnOrigin(const std::string& origin) const {
   return nullptr;
 }
 
-HttpResponse VaultApi::Handle(const HttpRequest& request) const {
-  const auto start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-  Route route = RouteRequest(request.method, request.target);
+RequestContext VaultApi::ContextFor(const HttpRequest& request, const Route& route) const {
   RequestContext ctx;
   std::string host = Header(request, "host");
   if (!options_.public_url.empty()) {
@@ -258,26 +254,57 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
                     ? std::string_view(request.target).substr(0, request.target.find('?'))
                     : std::string_view(request.target),
                 2048);
-  ctx.start_ns = start_ns;
+  ctx.start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::steady_clock::now().time_since_epoch())
+                     .count();
+  return ctx;
+}
 
+void VaultApi::AddCommonHeaders(const RequestContext& ctx, const HttpRequest& request,
+                                HttpResponse& res) const {
+  res.headers.emplace_back("Cache-Control", "no-cache");
+  res.headers.emplace_back("Pragma", "no-cache");
+  res.headers.emplace_back("Expires", "-1");
+  res.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  res.headers.emplace_back("x-ms-request-id", ctx.request_id);
+  if (!ctx.correlation_id.empty())
+    res.headers.emplace_back("x-ms-client-request-id", ctx.correlation_id);
+  res.headers.emplace_back("x-ms-keyvault-service-version", "pgcmk-vault/1");
+  res.headers.emplace_back(
+      "x-ms-keyvault-network-info",
+      "conn_type=Ipv4;addr=" + Printable(request.remote_addr, 64) + ";act_addr_fam=InterNetwork;");
+  if (options_.scheme == "https") {
+    res.headers.emplace_back("Strict-Transport-Security", "max-age=31536000;includeSubDomains");
+  }
+}
+
+HttpResponse VaultApi::RejectTransport(const HttpRequest& partial, TransportError error) const {
+  // Whatever of the request line was read names the operation; the rest may be missing.
+  Route route = RouteRequest(partial.method, partial.target);
+  RequestContext ctx = ContextFor(partial, route);
+  const Status failure =
+      error == TransportError::kBodyTooLarge
+          ? Status(StatusCode::kInvalidArgument, std::string(kBodyTooLargeMessage))
+          : Status(StatusCode::kInvalidArgument,
+                   "The request could not be processed (malformed HTTP/1.1)");
+  // Refused whether or not the record could be written; a failed record makes it a 503 like any
+  // other request that cannot be audited.
+  const Status recorded = service_.RecordRejectedRequest(ctx, nullptr, failure);
+  HttpResponse res;
+  const HttpError e = ToHttpError(ctx.operation_name, recorded);
+  res.status = e.status;
+  res.body = ErrorBody(e, recorded.message());
+  if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
+  AddCommonHeaders(ctx, partial, res);
+  return res;
+}
+
+HttpResponse VaultApi::Handle(const HttpRequest& request) const {
+  Route route = RouteRequest(request.method, request.target);
+  RequestContext ctx = ContextFor(request, route);
   vault::VaultSettings settings = service_.settings();
   HttpResponse res;
-  auto add_common_headers = [&] {
-    res.headers.emplace_back("Cache-Control", "no-cache");
-    res.headers.emplace_back("Pragma", "no-cache");
-    res.headers.emplace_back("Expires", "-1");
-    res.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    res.headers.emplace_back("x-ms-request-id", ctx.request_id);
-    if (!ctx.correlation_id.empty())
-      res.headers.emplace_back("x-ms-client-request-id", ctx.correlation_id);
-    res.headers.emplace_back("x-ms-keyvault-service-version", "pgcmk-vault/1");
-    res.headers.emplace_back("x-ms-keyvault-network-info",
-                             "conn_type=Ipv4;addr=" + Printable(request.remote_addr, 64) +
-                                 ";act_addr_fam=InterNetwork;");
-    if (options_.scheme == "https") {
-      res.headers.emplace_back("Strict-Transport-Security", "max-age=31536000;includeSubDomains");
-    }
-  };
+  auto add_common_headers = [&] { AddCommonHeaders(ctx, request, res); };
   auto error = [&](const Status& s) -> HttpResponse {
     HttpError e = ToHttpError(ctx.operation_name, s);
     res.status = e.status;

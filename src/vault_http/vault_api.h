@@ -54,6 +54,14 @@ struct ApiOptions {
   std::vector<std::string> own_origins;
 };
 
+struct Route;  // route.h
+
+// Why the HTTP server refused a request before it could be handed to Handle.
+enum class TransportError {
+  kMalformed,     // not parseable as HTTP/1.1 (request line, headers, framing): 400
+  kBodyTooLarge,  // Content-Length beyond the server's limit: 413
+};
+
 class VaultApi {
  public:
   VaultApi(vault::VaultService& service, ApiOptions options)
@@ -61,12 +69,20 @@ class VaultApi {
 
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // The answer to a request the HTTP server refused itself, audited like every other request
+  // (operation from whatever method and target were read, never the body). `partial` may lack
+  // anything but remote_addr.
+  HttpResponse RejectTransport(const HttpRequest& partial, TransportError error) const;
+
   // Sets ApiOptions::own_origins once the listening port is known; before serving only.
   void SetOwnOrigins(std::vector<std::string> origins) {
     options_.own_origins = std::move(origins);
   }
 
  private:
+  vault::RequestContext ContextFor(const HttpRequest& request, const Route& route) const;
+  void AddCommonHeaders(const vault::RequestContext& ctx, const HttpRequest& request,
+                        HttpResponse& res) const;
   // The configured origin equal (ignoring case) to `origin`, or null.
   const std::string* OwnOrigin(const std::string& origin) const;
   // Fixed 10-second windows; returns the seconds to wait, or 0 if the request may proceed.

@@ -202,6 +202,36 @@ TEST_F(VaultApiTest, Rsa15BadPaddingIsImplicitlyRejectedNotAnError) {
       400);
 }
 
+// Requests the HTTP server refuses itself (oversize body, unparseable HTTP) are audited too.
+TEST_F(VaultApiTest, TransportRejectionsAreAnsweredWithJsonAndAudited) {
+  HttpRequest big;
+  big.method = "POST";
+  big.target = "/keys/k/unwrapkey?api-version=7.6";
+  big.remote_addr = "127.0.0.9";
+  HttpResponse r = api_->RejectTransport(big, TransportError::kBodyTooLarge);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "RequestEntityTooLarge");
+  EXPECT_FALSE(HeaderOf(r, "x-ms-request-id").empty());
+  HttpRequest garbage;
+  garbage.remote_addr = "127.0.0.9";
+  r = api_->RejectTransport(garbage, TransportError::kMalformed);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "BadParameter");
+
+  auto records = AllAuditRecords();
+  ASSERT_TRUE(records.has_value());
+  int from_9 = 0;
+  bool saw_413_unwrap = false;
+  for (const auto& rec : *records) {
+    json j = json::parse(rec);
+    if (j.value("callerIpAddress", "") != "127.0.0.9") continue;
+    ++from_9;
+    saw_413_unwrap |= j["operationName"] == "KeyUnwrap" && j["properties"]["httpStatusCode"] == 413;
+  }
+  EXPECT_EQ(from_9, 2);
+  EXPECT_TRUE(saw_413_unwrap);
+}
+
 TEST_F(VaultApiTest, BadNumbersInTheQueryAre400AndAudited) {
   const std::pair<const char*, const char*> cases[] = {
       {"GET", "/admin/audit?since=yesterday"},
