@@ -113,13 +113,18 @@ Result<std::unique_ptr<VaultServer>> VaultServer::Create(vault::VaultService& se
   srv.Patch(".*", handler);
   srv.Delete(".*", handler);
   srv.Options(".*", handler);
-  srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  srv.set_error_handler([api](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    std::string code = res.status == 413 ? "RequestEntityTooLarge" : "BadRequest";
-    std::string message =
-        res.status == 413 ? "The request body is too large" : "The request could not be processed";
-    res.set_content(ErrorBody({res.status, code, "", ""}, message),
-                    "application/json; charset=utf-8");
+    // httplib refused the request itself: answer and audit it like any other request.
+    HttpRequest partial;
+    partial.method = req.method;
+    partial.target = req.target;
+    partial.remote_addr = req.remote_addr;
+    HttpResponse out = api->RejectTransport(
+        partial, res.status == 413 ? TransportError::kBodyTooLarge : TransportError::kMalformed);
+    res.status = out.status;
+    for (auto& [k, v] : out.headers) res.set_header(k, v);
+    res.set_content(out.body, out.content_type.c_str());
   });
   srv.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {

@@ -543,6 +543,27 @@ TEST_F(VaultDaemonTest, DeletingAnIdentityRevokesItsTokenAtTheNextRequest) {
   EXPECT_EQ(r.status, 401);
 }
 
+// What the HTTP layer refuses by itself (an oversize body) still gets a JSON error and an audit
+// record.
+TEST_F(VaultDaemonTest, OversizeBodyIs413AndAudited) {
+  auto c = daemon_->Client();
+  const std::string big = R"({"alg":"RSA-OAEP-256","value":")" + std::string(3 << 20, 'A') + "\"}";
+  Reply r = Send(*c, "POST", "/keys/kek//unwrapkey?" + std::string(kApi), *admin_token_, big);
+  EXPECT_EQ(r.status, 413) << r.raw.substr(0, 200);
+  EXPECT_EQ(r.body["error"]["code"], "RequestEntityTooLarge");
+  auto args = std::vector<std::string>{"vault",     "audit",    "show", "--operation",
+                                       "KeyUnwrap", "--output", "json"};
+  for (auto& a : daemon_->ConnArgs()) args.push_back(a);
+  auto [rc, out] = RunPgcmk(args);
+  ASSERT_EQ(rc, 0) << out;
+  bool saw413 = false;
+  const json records = json::parse(out);
+  for (const auto& rec : records["value"]) {
+    saw413 |= rec["properties"]["httpStatusCode"] == 413;
+  }
+  EXPECT_TRUE(saw413) << out.substr(0, 2000);
+}
+
 TEST_F(VaultDaemonTest, AuditRecordsEveryRequestAndVerifies) {
   auto c = daemon_->Client();
   Send(*c, "GET", "/keys/kek/?" + std::string(kApi), "");
