@@ -798,9 +798,10 @@ Status RunKey(std::string_view verb, std::span<const std::string> argv, CommandC
 // ---- audit and settings ----
 
 Status RunAudit(std::string_view verb, std::span<const std::string> argv, CommandContext& ctx) {
-  auto a = verb == "show" ? ParseWithConnection(
-                                argv, {{"key"}, {"identity"}, {"operation"}, {"since"}, {"limit"}})
-                          : ParseWithConnection(argv, {{"anchor"}});
+  auto a = verb == "show"
+               ? ParseWithConnection(
+                     argv, {{"key"}, {"identity"}, {"operation"}, {"since"}, {"until"}, {"limit"}})
+               : ParseWithConnection(argv, {{"anchor"}});
   if (!a) return a.error();
   PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
@@ -830,8 +831,9 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
   }
   std::string query;
   if (auto since = a->GetInt("since", 0, 253402300799); !since) return since.error();
+  if (auto until = a->GetInt("until", 0, 253402300799); !until) return until.error();
   if (auto limit = a->GetInt("limit", 1, 1'000'000); !limit) return limit.error();
-  for (const char* f : {"key", "identity", "operation", "since", "limit"}) {
+  for (const char* f : {"key", "identity", "operation", "since", "until", "limit"}) {
     if (auto v = a->Get(f)) {
       query += std::string(query.empty() ? "?" : "&") + f + "=" + QueryEscape(*v);
     }
@@ -928,11 +930,13 @@ void RegisterVaultCommands(CommandTable& table) {
                  return RunKey(verb, args, ctx);
                }});
   }
-  table.Add({"vault audit show",
-             "[--key K] [--identity I] [--operation Op] [--since UNIX] [--limit N] " + conn,
-             "Show audit records", [](std::span<const std::string> args, CommandContext& ctx) {
-               return RunAudit("show", args, ctx);
-             }});
+  table.Add(
+      {"vault audit show",
+       "[--key K] [--identity I] [--operation Op] [--since UNIX] [--until UNIX] [--limit N] " +
+           conn,
+       "Show audit records", [](std::span<const std::string> args, CommandContext& ctx) {
+         return RunAudit("show", args, ctx);
+       }});
   table.Add({"vault audit verify", "[--anchor SEQ:MAC] " + conn,
              "Verify the audit log's hash chain (and a head recorded earlier)",
              [](std::span<const std::string> args, CommandContext& ctx) {

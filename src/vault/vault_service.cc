@@ -2152,12 +2152,14 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
       }
       if (!q.operation.empty()) sql += " AND lower(json_extract(record,'$.operationName')) = ?3";
       if (q.since) sql += " AND json_extract(record,'$.timeUnix') >= ?4";
+      if (q.until) sql += " AND json_extract(record,'$.timeUnix') <= ?6";
       sql += " ORDER BY seq DESC LIMIT ?5) ORDER BY seq";
       PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
       if (!q.key.empty()) st.Bind(1, ToLower(q.key));
       if (!q.identity.empty()) st.Bind(2, ToLower(q.identity));
       if (!q.operation.empty()) st.Bind(3, ToLower(q.operation));
       if (q.since) st.Bind(4, *q.since);
+      if (q.until) st.Bind(6, *q.until);
       st.Bind(5, static_cast<std::int64_t>(limit));
       std::vector<std::string> out;
       while (true) {

@@ -126,10 +126,11 @@ struct NewIdentity {
 };
 
 struct AuditQuery {
-  std::string key;        // key name (case-insensitive)
-  std::string identity;   // identity name, object id or client id
-  std::string operation;  // operationName (case-insensitive)
-  std::optional<std::int64_t> since;
+  std::string key;                    // key name (case-insensitive)
+  std::string identity;               // identity name, object id or client id
+  std::string operation;              // operationName (case-insensitive)
+  std::optional<std::int64_t> since;  // Unix seconds, inclusive
+  std::optional<std::int64_t> until;  // Unix seconds, inclusive
   int limit = 100;
 };
 

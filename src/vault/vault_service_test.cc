@@ -630,6 +630,30 @@ TEST_F(VaultServiceTest, EveryRequestIsAuditedWithoutSecretsAndTheChainVerifies)
   EXPECT_TRUE(v->ok) << v->problem;
 }
 
+TEST_F(VaultServiceTest, AuditQueryFiltersATimeWindowInclusive) {
+  // Audit times are the real clock's (not the service's test clock).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(
+        service_->GetKey(Ctx("KeyGet"), admin_, "absent-" + std::to_string(i), "").has_value());
+  }
+  AuditQuery q;
+  q.operation = "KeyGet";
+  auto all = service_->QueryAudit(Ctx(), admin_, q);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 3u);
+  const std::int64_t first = json::parse(all->front())["timeUnix"];
+  const std::int64_t last = json::parse(all->back())["timeUnix"];
+  q.since = first;
+  q.until = last;
+  EXPECT_EQ(service_->QueryAudit(Ctx(), admin_, q)->size(), 3u);  // both ends inclusive
+  q.since = last + 1;
+  q.until = std::nullopt;
+  EXPECT_EQ(service_->QueryAudit(Ctx(), admin_, q)->size(), 0u);
+  q.since = std::nullopt;
+  q.until = first - 1;
+  EXPECT_EQ(service_->QueryAudit(Ctx(), admin_, q)->size(), 0u);
+}
+
 TEST_F(VaultServiceTest, FailsClosedWhenTheAuditRecordCannotBeWritten) {
   MakeKey("fc");
   Bytes dek(32, 1);

@@ -806,6 +806,10 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
         VAULT_HTTP_TRY(since, QueryInteger(route, "since", 0, 0, 253402300799));
         q.since = *since;
       }
+      if (!QueryValue(route, "until").empty()) {
+        VAULT_HTTP_TRY(until, QueryInteger(route, "until", 0, 0, 253402300799));
+        q.until = *until;
+      }
       VAULT_HTTP_TRY(limit, QueryInteger(route, "limit", 100, 1, 1'000'000));
       q.limit = static_cast<int>(*limit);
       auto records = service_.QueryAudit(ctx, p, q);
