@@ -329,6 +329,17 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
     cv.notify_all();
     srv->Stop();
   });
+  // The audit head goes to the daemon's log (journald, a log shipper) whenever it moved since the
+  // last pass: an anchor kept outside the vault's disk for `audit verify --anchor`, so that
+  // removing the newest records is caught even if no operator saved a head by hand.
+  auto log_audit_head = [&, last = std::int64_t{-1}]() mutable {
+    vault::AuditAnchor head = (*service)->AuditHead();
+    if (head.seq == last) return;
+    last = head.seq;
+    log::Info("vault", "audit head " + std::to_string(head.seq) + ":" + ToHex(head.mac) +
+                           " (anchor for 'pgcmk vault audit verify --anchor')");
+  };
+  log_audit_head();
   std::thread scheduler([&] {
     std::unique_lock l(mu);
     while (!stopping) {
@@ -337,6 +348,7 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
       l.unlock();
       auto r = (*service)->RunScheduledWork();
       if (!r) log::Error("vault", "scheduled work failed: " + r.error().ToString());
+      log_audit_head();
       l.lock();
     }
   });
@@ -352,6 +364,7 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   scheduler.join();
+  log_audit_head();  // the last head, after the final requests
   std::error_code ec;
   std::filesystem::remove(dir / "vault.url", ec);  // best effort: a stale URL only misleads the CLI
   return served;

@@ -2173,6 +2173,8 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
 }
 
+AuditAnchor VaultService::AuditHead() const { return store_->AuditHead(); }
+
 Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx, const Principal& who,
                                                     const std::optional<AuditAnchor>& anchor) {
   Impl& m = *impl_;

@@ -157,6 +157,8 @@ class VaultService {
   ~VaultService();
 
   VaultSettings settings() const;
+  // The audit chain's head, for publishing outside the vault (an anchor for `audit verify`).
+  AuditAnchor AuditHead() const;
   VaultStore& store_for_testing() { return *store_; }
 
   // ---- Tokens ----

@@ -346,6 +346,11 @@ Result<AuditAnchor> ParseAuditAnchor(std::string_view text) {
   return anchor;
 }
 
+AuditAnchor VaultStore::AuditHead() {
+  std::lock_guard lock(write_mu_);
+  return AuditAnchor{head_seq_, head_mac_};
+}
+
 Result<AuditVerification> VaultStore::VerifyAudit(const std::optional<AuditAnchor>& anchor) {
   AuditVerification v;
   return Read([&](SqliteDb& db) -> Result<AuditVerification> {

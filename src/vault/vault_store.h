@@ -115,6 +115,9 @@ class VaultStore {
   Status RecordAssertionUse(std::string_view client_id, ByteView jti_sha256, std::int64_t until,
                             std::int64_t now);
 
+  // The chain's current head (the last committed record's seq and mac; 0 and zeros when empty).
+  AuditAnchor AuditHead();
+
   // Reads every audit record in seq order and checks the chain; with an anchor, also that record
   // anchor->seq still exists and has anchor->mac.
   Result<AuditVerification> VerifyAudit(const std::optional<AuditAnchor>& anchor = std::nullopt);

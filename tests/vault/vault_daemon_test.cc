@@ -652,6 +652,11 @@ TEST(VaultAuditAnchorTest, AnchorDetectsRecordsRemovedFromTheEnd) {
   EXPECT_NE(verify({"--anchor", "12:zz"}).first, 0);  // malformed: refused before any request
 
   d.Stop(SIGTERM);
+  // The daemon logged its head when it stopped (an anchor outside the database).
+  const std::string log = ReadFile(dir.path() / "daemon.log");
+  const size_t at = log.rfind("audit head ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string logged = log.substr(at + 11, log.find(' ', at + 11) - (at + 11));
   std::string cmd = "sqlite3 " + (d.dir() / "vault.db").string() +
                     " \"DELETE FROM audit WHERE seq > (SELECT max(seq) - 4 FROM audit)\"";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
@@ -663,6 +668,9 @@ TEST(VaultAuditAnchorTest, AnchorDetectsRecordsRemovedFromTheEnd) {
   auto [rc_anchor, out_anchor] = verify({"--anchor", anchor});
   EXPECT_EQ(rc_anchor, 7) << out_anchor;
   EXPECT_NE(out_anchor.find("TAMPERED"), std::string::npos) << out_anchor;
+  auto [rc_logged, out_logged] = verify({"--anchor", logged});
+  EXPECT_EQ(rc_logged, 7) << logged << "\n" << out_logged;
+  EXPECT_NE(out_logged.find("TAMPERED"), std::string::npos) << out_logged;
 }
 
 // `vault serve --tls-cert/--tls-key`: the operator's own certificate instead of the private CA;
