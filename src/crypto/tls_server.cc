@@ -30,6 +30,7 @@ struct TlsServerSession::Impl {
 
 TlsServerContext::TlsServerContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsServerContext::~TlsServerContext() = default;
+SSL_CTX* TlsServerContext::ssl_context() const { return impl_->ctx; }
 TlsServerSession::TlsServerSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TlsServerSession::~TlsServerSession() = default;
 

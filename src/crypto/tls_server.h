@@ -17,9 +17,12 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace pgcmk::crypto {
 
 class TlsServerSession;
+class TlsServerConnection;
 
 class TlsServerContext {
  public:
@@ -35,8 +38,10 @@ class TlsServerContext {
   Result<std::unique_ptr<TlsServerSession>> Accept(int fd) const;
 
  private:
+  friend class TlsServerConnection;  // nonblocking sessions on this context (tls_connection.h)
   struct Impl;
   explicit TlsServerContext(std::unique_ptr<Impl> impl);
+  ssl_ctx_st* ssl_context() const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -563,7 +563,9 @@ struct VaultService::Impl {
 
   std::string Record(const RequestContext& ctx, const Identity* who, const Status& s,
                      std::string_view object_id) const {
-    const AuditOutcome outcome = opt.audit_outcome(ctx.operation_name, s);
+    const AuditOutcome outcome = ctx.transport_status != 0
+                                     ? AuditOutcome{ctx.transport_status, ctx.transport_reason}
+                                     : opt.audit_outcome(ctx.operation_name, s);
     const std::string time = Rfc3339Now();
     AuditRecord r;
     r.time = time;

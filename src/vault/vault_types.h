@@ -182,6 +182,10 @@ struct RequestContext {
   std::string client_info;     // user agent
   std::string request_uri;     // path and query as received (never carries secrets)
   std::int64_t start_ns = 0;   // steady clock at request start
+  // Set when the HTTP layer refused the request itself (malformed, too large, ...): the audit
+  // record carries this status and reason instead of ones derived from the Status.
+  int transport_status = 0;
+  std::string transport_reason;
 };
 
 }  // namespace pgcmk::vault

@@ -278,23 +278,25 @@ void VaultApi::AddCommonHeaders(const RequestContext& ctx, const HttpRequest& re
   }
 }
 
-HttpResponse VaultApi::RejectTransport(const HttpRequest& partial, TransportError error) const {
+HttpResponse VaultApi::RejectTransport(const HttpRequest& partial, int status,
+                                       std::string_view code, std::string_view message) const {
   // Whatever of the request line was read names the operation; the rest may be missing.
   Route route = RouteRequest(partial.method, partial.target);
   RequestContext ctx = ContextFor(partial, route);
-  const Status failure =
-      error == TransportError::kBodyTooLarge
-          ? Status(StatusCode::kInvalidArgument, std::string(kBodyTooLargeMessage))
-          : Status(StatusCode::kInvalidArgument,
-                   "The request could not be processed (malformed HTTP/1.1)");
-  // Refused whether or not the record could be written; a failed record makes it a 503 like any
-  // other request that cannot be audited.
-  const Status recorded = service_.RecordRejectedRequest(ctx, nullptr, failure);
+  ctx.transport_status = status;
+  ctx.transport_reason = std::string(code);
+  const Status recorded = service_.RecordRejectedRequest(
+      ctx, nullptr, Status(StatusCode::kInvalidArgument, std::string(message)));
   HttpResponse res;
-  const HttpError e = ToHttpError(ctx.operation_name, recorded);
-  res.status = e.status;
-  res.body = ErrorBody(e, recorded.message());
-  if (e.status == 503) res.headers.emplace_back("Retry-After", "1");
+  if (recorded.code() == StatusCode::kUnavailable) {  // refused either way; unaudited is a 503
+    const HttpError e = ToHttpError(ctx.operation_name, recorded);
+    res.status = e.status;
+    res.body = ErrorBody(e, recorded.message());
+    res.headers.emplace_back("Retry-After", "1");
+  } else {
+    res.status = status;
+    res.body = ErrorBody({status, std::string(code), "", ""}, message);
+  }
   AddCommonHeaders(ctx, partial, res);
   return res;
 }

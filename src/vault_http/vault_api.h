@@ -56,12 +56,6 @@ struct ApiOptions {
 
 struct Route;  // route.h
 
-// Why the HTTP server refused a request before it could be handed to Handle.
-enum class TransportError {
-  kMalformed,     // not parseable as HTTP/1.1 (request line, headers, framing): 400
-  kBodyTooLarge,  // Content-Length beyond the server's limit: 413
-};
-
 class VaultApi {
  public:
   VaultApi(vault::VaultService& service, ApiOptions options)
@@ -69,10 +63,12 @@ class VaultApi {
 
   HttpResponse Handle(const HttpRequest& request) const;
 
-  // The answer to a request the HTTP server refused itself, audited like every other request
-  // (operation from whatever method and target were read, never the body). `partial` may lack
-  // anything but remote_addr.
-  HttpResponse RejectTransport(const HttpRequest& partial, TransportError error) const;
+  // The answer to a request the HTTP server refused itself (malformed, too large, unsupported
+  // framing: `status` with the JSON error `code` and `message`), audited like every other request
+  // with that status (operation from whatever method and target were read, never the body).
+  // `partial` may lack anything but remote_addr. 503 if the audit record cannot be written.
+  HttpResponse RejectTransport(const HttpRequest& partial, int status, std::string_view code,
+                               std::string_view message) const;
 
   // Sets ApiOptions::own_origins once the listening port is known; before serving only.
   void SetOwnOrigins(std::vector<std::string> origins) {

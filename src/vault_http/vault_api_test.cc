@@ -208,15 +208,16 @@ TEST_F(VaultApiTest, TransportRejectionsAreAnsweredWithJsonAndAudited) {
   big.method = "POST";
   big.target = "/keys/k/unwrapkey?api-version=7.6";
   big.remote_addr = "127.0.0.9";
-  HttpResponse r = api_->RejectTransport(big, TransportError::kBodyTooLarge);
+  HttpResponse r =
+      api_->RejectTransport(big, 413, "RequestEntityTooLarge", "The request body is too large");
   EXPECT_EQ(r.status, 413);
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "RequestEntityTooLarge");
   EXPECT_FALSE(HeaderOf(r, "x-ms-request-id").empty());
   HttpRequest garbage;
   garbage.remote_addr = "127.0.0.9";
-  r = api_->RejectTransport(garbage, TransportError::kMalformed);
+  r = api_->RejectTransport(garbage, 400, "BadRequest", "The request line is malformed");
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(json::parse(r.body)["error"]["code"], "BadParameter");
+  EXPECT_EQ(json::parse(r.body)["error"]["code"], "BadRequest");
 
   auto records = AllAuditRecords();
   ASSERT_TRUE(records.has_value());

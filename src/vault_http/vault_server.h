@@ -1,9 +1,11 @@
-// VaultServer: serves VaultApi over HTTP(S) with cpp-httplib (the only file of the vault that
-// includes <httplib.h> on the server side). One catch-all handler per method hands the raw request
-// target to VaultApi, so httplib's own path handling cannot interfere with the SDK's URL quirks.
-// Oversize bodies and transport-level errors get JSON bodies too.
+// VaultServer: serves VaultApi over HTTPS (or plain HTTP for tests) with the event-driven
+// HttpServer (http_server.h). The raw request target goes to VaultApi unchanged, header names
+// lower-cased, with the peer's address; requests refused below the API (malformed, oversize,
+// unsupported framing) and handler failures get the same JSON error bodies as the API's own.
+// The TLS private key is loaded from memory and never written anywhere.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +27,17 @@ struct ServerOptions {
   bool insecure_http = false;      // tests only
   std::string tls_cert_chain_pem;  // server certificate + CA (PEM), HTTPS mode
   std::string tls_key_pem;         // server private key (PEM); wiped once loaded
+  // Worker threads; each runs one request's handler at a time (handlers wait for the audit
+  // log's group commit, so many in flight let one fsync cover many requests).
   int threads = 16;
   int max_requests_per_10s = 0;  // keys API throttle for the vault; 0 = unlimited
   size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 64 << 10;  // request line + headers
+  int max_connections = 1000;
+  // A request (and a new connection's TLS handshake) must arrive within request_timeout; a
+  // keep-alive connection may stay idle for idle_timeout.
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{30'000};
 };
 
 class VaultServer {
@@ -40,6 +50,7 @@ class VaultServer {
   Result<int> Bind();
   // Serves until Stop(); returns when stopped.
   Status Serve();
+  // Any thread, any time; Serve() returns once running requests are answered.
   void Stop();
   std::string url() const;
 

@@ -15,9 +15,6 @@ HttpError ToHttpError(std::string_view operation, const Status& status) {
     case StatusCode::kOk:
       return {200, "", "", "OK"};
     case StatusCode::kInvalidArgument:
-      if (status.message() == kBodyTooLargeMessage) {
-        return {413, "RequestEntityTooLarge", "", "RequestEntityTooLarge"};
-      }
       return {400, "BadParameter", "", "BadRequest"};
     case StatusCode::kUnimplemented:
       return {400, "BadParameter", "NotSupported", "BadRequest"};

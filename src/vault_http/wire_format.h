@@ -22,9 +22,6 @@ struct HttpError {
 };
 
 // Keys/admin API mapping. `operation` is the audit operation name (404s on keys say KeyNotFound).
-// The message of the 413 for a request body over the server's limit (kInvalidArgument).
-inline constexpr std::string_view kBodyTooLargeMessage = "The request body is too large";
-
 HttpError ToHttpError(std::string_view operation, const Status& status);
 // {"error":{"code","message"[,"innererror":{"code"}]}}
 std::string ErrorBody(const HttpError& e, std::string_view message);
