@@ -221,8 +221,15 @@ Result<SecretBytes> DecryptWith(EVP_PKEY* pkey, const OaepParams& params, ByteVi
 //   (each 16 bits masked to the bit length of k - 10) that is below k - 10, else 0
 // and the padding check and the choice between real and synthetic message run in constant time.
 
-// All-ones when the condition holds, else zero; no data-dependent branches.
-std::uint32_t CtMsb(std::uint32_t a) { return 0u - (a >> 31); }
+// All-ones when the condition holds, else zero; no data-dependent branches. The empty asm is a
+// value barrier (as OpenSSL's value_barrier): without it a compiler may prove a mask is 0 or ~0
+// and turn a select into a branch or a pointer choice (clang 14 -O2 did, reading only one of the
+// two buffers in the output copy below).
+std::uint32_t CtBarrier(std::uint32_t a) {
+  __asm__("" : "+r"(a));
+  return a;
+}
+std::uint32_t CtMsb(std::uint32_t a) { return CtBarrier(0u - (a >> 31)); }
 std::uint32_t CtIsZero(std::uint32_t a) { return CtMsb(~a & (a - 1)); }
 std::uint32_t CtEq(std::uint32_t a, std::uint32_t b) { return CtIsZero(a ^ b); }
 std::uint32_t CtLt(std::uint32_t a, std::uint32_t b) {
@@ -230,6 +237,7 @@ std::uint32_t CtLt(std::uint32_t a, std::uint32_t b) {
 }
 std::uint32_t CtGe(std::uint32_t a, std::uint32_t b) { return ~CtLt(a, b); }
 std::uint32_t CtSelect(std::uint32_t mask, std::uint32_t a, std::uint32_t b) {
+  mask = CtBarrier(mask);
   return (mask & a) | (~mask & b);
 }
 
@@ -247,6 +255,10 @@ bool ImplicitRejectionPrf(ByteView kdk, std::string_view label, std::span<std::u
   const std::uint8_t be_bits[2] = {static_cast<std::uint8_t>(bits >> 8),
                                    static_cast<std::uint8_t>(bits)};
   std::uint8_t block[32];
+  struct Cleanse {
+    std::uint8_t* p;
+    ~Cleanse() { OPENSSL_cleanse(p, 32); }
+  } cleanse{block};
   for (std::size_t pos = 0, i = 0; pos < out.size(); pos += 32, ++i) {
     internal::MacCtxPtr ctx(EVP_MAC_CTX_dup(keyed->get()));
     const std::uint8_t be_i[2] = {static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
@@ -260,7 +272,6 @@ bool ImplicitRejectionPrf(ByteView kdk, std::string_view label, std::span<std::u
     }
     std::copy_n(block, std::min<std::size_t>(32, out.size() - pos), out.begin() + pos);
   }
-  OPENSSL_cleanse(block, sizeof block);
   return true;
 }
 

