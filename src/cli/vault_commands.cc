@@ -239,6 +239,14 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   // validity windows can be exercised against the real daemon without waiting days.
   PGCMK_ASSIGN_OR_RETURN(auto clock_offset,
                          a->GetInt("test-clock-offset", -3'650LL * 86'400, 3'650LL * 86'400));
+  if (clock_offset && *clock_offset != 0) {
+    const char* allow = std::getenv("PGCMK_ALLOW_TEST_CLOCK");
+    if (allow == nullptr || std::string_view(allow) != "1") {
+      return Status(StatusCode::kInvalidArgument,
+                    "--test-clock-offset is for tests only (it moves token, key-validity, "
+                    "retention and rotation times); set PGCMK_ALLOW_TEST_CLOCK=1 as well");
+    }
+  }
 
   std::filesystem::path dir = DataDir(*a);
   if (!vault::VaultService::IsInitialized(dir)) {
@@ -262,6 +270,15 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   }
   auto service = vault::VaultService::Open(dir, so);
   if (!service) return service.error();
+  if (clock_offset && *clock_offset != 0) {
+    if ((*service)->settings().purge_protection) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "refusing --test-clock-offset on a vault with purge protection (a clock "
+                    "ahead would purge soft-deleted keys before their retention ends)");
+    }
+    log::Warning("vault", "TEST CLOCK: running " + std::to_string(*clock_offset) +
+                              " seconds off the system clock (--test-clock-offset)");
+  }
 
   if (o.insecure_http) {
     o.own_hosts = {"localhost", "127.0.0.1", "::1"};

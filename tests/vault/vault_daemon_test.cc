@@ -732,6 +732,7 @@ TEST(VaultSchedulerTest, DaemonPurgesExpiredDeletedKeysAndRotatesDueKeys) {
   ASSERT_EQ(Send(*c, "POST", "/keys/gone/create" + api, token, R"({"kty":"EC"})").status, 200);
   ASSERT_EQ(Send(*c, "DELETE", "/keys/gone" + api, token).status, 200);
   d.Stop(SIGTERM);
+  ::setenv("PGCMK_ALLOW_TEST_CLOCK", "1", 1);
   d.set_serve_args({"--test-clock-offset", std::to_string(31 * 86400)});
   d.Start();
   token = d.AdminToken();
@@ -752,8 +753,8 @@ TEST(VaultSchedulerTest, DaemonPurgesExpiredDeletedKeysAndRotatesDueKeys) {
 }
 
 // Purge protection on the wire: 403 Forbidden with the contract's message, the recovery level
-// says so, and an expired token (the vault's clock moved two hours on) gets the 401 challenge.
-TEST(VaultPurgeProtectionTest, PurgeIs403AndExpiredTokensAre401) {
+// says so.
+TEST(VaultPurgeProtectionTest, PurgeIs403) {
   TempDir dir;
   VaultDaemon d(dir.path() / "vault", /*https=*/false,
                 {"--retention-days", "7", "--purge-protection"});
@@ -772,11 +773,33 @@ TEST(VaultPurgeProtectionTest, PurgeIs403AndExpiredTokensAre401) {
             std::string::npos)
       << purge.raw;
   EXPECT_EQ(Send(*c, "GET", "/deletedkeys/pp" + api, token).status, 200);  // still there
+  d.Stop(SIGTERM);
+  // A test clock is refused on a vault with purge protection, and without the environment switch.
+  ::setenv("PGCMK_ALLOW_TEST_CLOCK", "1", 1);
+  auto serve = [&](const std::string& dir_arg) {
+    return RunPgcmk({"vault", "serve", "--data-dir", dir_arg, "--listen", "127.0.0.1:0",
+                     "--insecure-http", "--test-clock-offset", "7200"});
+  };
+  auto [rc_pp, out_pp] = serve(d.dir().string());
+  EXPECT_NE(rc_pp, 0);
+  EXPECT_NE(out_pp.find("purge protection"), std::string::npos) << out_pp;
+  ::unsetenv("PGCMK_ALLOW_TEST_CLOCK");
+  auto [rc_env, out_env] = serve((dir.path() / "other").string());
+  EXPECT_NE(rc_env, 0);
+  EXPECT_NE(out_env.find("PGCMK_ALLOW_TEST_CLOCK"), std::string::npos) << out_env;
+}
 
+// A really expired token (the vault's test clock moved two hours on) gets the 401 challenge.
+TEST(VaultTokenTest, ExpiredTokenIs401WithTheChallenge) {
+  TempDir dir;
+  ::setenv("PGCMK_ALLOW_TEST_CLOCK", "1", 1);
+  VaultDaemon d(dir.path() / "vault", /*https=*/false);
+  const std::string api = std::string("?") + kApi;
+  const std::string token = d.AdminToken();
   d.Stop(SIGTERM);
   d.set_serve_args({"--test-clock-offset", "7200"});
   d.Start();
-  c = d.Client();
+  auto c = d.Client();
   Reply expired = Send(*c, "GET", "/keys" + api, token);
   EXPECT_EQ(expired.status, 401) << expired.raw;
   auto res = c->Get(("/keys" + api).c_str(), {{"Authorization", "Bearer " + token}});
