@@ -323,6 +323,9 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
     }
   }
   auto server = vault_http::VaultServer::Create(**service, o);
+  // Create took its own copy of the TLS private key (and wiped it once loaded); wipe ours.
+  SecureZero(o.tls_key_pem.data(), o.tls_key_pem.size());
+  o.tls_key_pem.clear();
   if (!server) return server.error();
   auto port = (*server)->Bind();
   if (!port) return port.error();

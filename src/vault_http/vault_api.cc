@@ -249,11 +249,13 @@ RequestContext VaultApi::ContextFor(const HttpRequest& request, const Route& rou
   ctx.request_id = NewRequestId();
   ctx.client_info = Printable(Header(request, "user-agent"), 256);
   // The token endpoint's query string is never recorded: a client could put its secret there.
-  ctx.request_uri =
-      Printable(route.op == Operation::kToken
-                    ? std::string_view(request.target).substr(0, request.target.find('?'))
-                    : std::string_view(request.target),
-                2048);
+  // Whatever the method (a GET, or a request the HTTP layer refused), a query sent to the token
+  // endpoint's path could be a credential: it is never recorded.
+  const std::string_view target(request.target);
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool token_path =
+      route.op == Operation::kToken || vault::ToLower(path).find("/oauth2/") != std::string::npos;
+  ctx.request_uri = Printable(token_path ? path : target, 2048);
   ctx.start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::steady_clock::now().time_since_epoch())
                      .count();

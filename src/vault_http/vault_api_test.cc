@@ -233,6 +233,27 @@ TEST_F(VaultApiTest, TransportRejectionsAreAnsweredWithJsonAndAudited) {
   EXPECT_TRUE(saw_413_unwrap);
 }
 
+// A secret put in the token endpoint's query string never reaches the audit log, whatever the
+// method and whether the API or the HTTP layer refused the request.
+TEST_F(VaultApiTest, TokenEndpointQueryIsNeverAudited) {
+  const std::string tenant = cred_["tenantId"];
+  Call("GET", "/" + tenant + "/oauth2/v2.0/token?client_secret=TopSecret1");
+  Call("post", "/" + tenant + "/OAuth2/v2.0/token?client_secret=TopSecret2");
+  HttpRequest refused;
+  refused.method = "POST";
+  refused.target = "/" + tenant + "/oauth2/v2.0/token?client_assertion=TopSecret3";
+  refused.remote_addr = "127.0.0.1";
+  api_->RejectTransport(refused, 413, "RequestEntityTooLarge", "too large");
+  auto records = AllAuditRecords();
+  ASSERT_TRUE(records.has_value());
+  int token_records = 0;
+  for (const auto& rec : *records) {
+    EXPECT_EQ(rec.find("TopSecret"), std::string::npos) << rec;
+    token_records += rec.find("oauth2") != std::string::npos;
+  }
+  EXPECT_GE(token_records, 3);
+}
+
 TEST_F(VaultApiTest, BadNumbersInTheQueryAre400AndAudited) {
   const std::pair<const char*, const char*> cases[] = {
       {"GET", "/admin/audit?since=yesterday"},
