@@ -352,14 +352,14 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   // The audit head goes to the daemon's log (journald, a log shipper) whenever it moved since the
   // last pass: an anchor kept outside the vault's disk for `audit verify --anchor`, so that
   // removing the newest records is caught even if no operator saved a head by hand.
-  auto log_audit_head = [&, last = std::int64_t{-1}]() mutable {
+  auto log_audit_head = [&, last = std::int64_t{-1}](std::string_view when) mutable {
     vault::AuditAnchor head = (*service)->AuditHead();
     if (head.seq == last) return;
     last = head.seq;
-    log::Info("vault", "audit head " + std::to_string(head.seq) + ":" + ToHex(head.mac) +
-                           " (anchor for 'pgcmk vault audit verify --anchor')");
+    log::Info("vault", "audit head " + std::to_string(head.seq) + ":" + ToHex(head.mac) + " " +
+                           std::string(when) + " (anchor for 'pgcmk vault audit verify --anchor')");
   };
-  log_audit_head();
+  log_audit_head("at start");
   std::thread scheduler([&] {
     std::unique_lock l(mu);
     while (!stopping) {
@@ -368,7 +368,7 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
       l.unlock();
       auto r = (*service)->RunScheduledWork();
       if (!r) log::Error("vault", "scheduled work failed: " + r.error().ToString());
-      log_audit_head();
+      log_audit_head("after a scheduler pass");
       l.lock();
     }
   });
@@ -384,7 +384,7 @@ Status RunServe(std::span<const std::string> argv, CommandContext& ctx) {
   pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
   scheduler.join();
-  log_audit_head();  // the last head, after the final requests
+  log_audit_head("at stop");  // the last head, after the final requests
   std::error_code ec;
   std::filesystem::remove(dir / "vault.url", ec);  // best effort: a stale URL only misleads the CLI
   return served;
@@ -834,24 +834,28 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
   auto a = verb == "show"
                ? ParseWithConnection(
                      argv, {{"key"}, {"identity"}, {"operation"}, {"since"}, {"until"}, {"limit"}})
-               : ParseWithConnection(argv, {{"anchor"}});
+               : ParseWithConnection(argv, {{"anchor", OptionKind::kRepeated}});
   if (!a) return a.error();
   PGCMK_RETURN_IF_ERROR(a->NoPositional());
   auto client = Connect(*a);
   if (!client) return client.error();
   if (verb == "verify") {
     std::string path = "/admin/audit/verify";
-    if (auto anchor = a->Get("anchor")) {
-      if (auto parsed = vault::ParseAuditAnchor(*anchor); !parsed) return parsed.error();
-      path += "?anchor=" + QueryEscape(*anchor);
+    // --anchor SEQ:MAC, any number of times (or comma-separated): every head recorded
+    // elsewhere — e.g. each "audit head" line of the daemon's log — is checked in one pass.
+    std::string anchors;
+    for (const std::string& anchor : a->GetAll("anchor")) {
+      if (auto parsed = vault::ParseAuditAnchors(anchor); !parsed) return parsed.error();
+      anchors += (anchors.empty() ? "" : ",") + anchor;
     }
+    if (!anchors.empty()) path += "?anchor=" + QueryEscape(anchors);
     auto r = (*client)->Call("GET", path);
     if (!r) return r.error();
     if (ctx.format == OutputFormat::kJson) {
       PrintJson(ctx, *r);
     } else if ((*r)["ok"].get<bool>()) {
       ctx.out << "audit log intact: " << (*r)["records"] << " records"
-              << (a->Get("anchor") ? ", anchor matched" : "") << "\n"
+              << (anchors.empty() ? "" : ", anchors matched") << "\n"
               << "head (record it outside the vault; verify later with --anchor): "
               << (*r)["headSeq"] << ":" << (*r)["headMac"].get<std::string>() << "\n";
     } else {
@@ -970,7 +974,7 @@ void RegisterVaultCommands(CommandTable& table) {
        "Show audit records", [](std::span<const std::string> args, CommandContext& ctx) {
          return RunAudit("show", args, ctx);
        }});
-  table.Add({"vault audit verify", "[--anchor SEQ:MAC] " + conn,
+  table.Add({"vault audit verify", "[--anchor SEQ:MAC[,SEQ:MAC...]]... " + conn,
              "Verify the audit log's hash chain (and a head recorded earlier)",
              [](std::span<const std::string> args, CommandContext& ctx) {
                return RunAudit("verify", args, ctx);

@@ -2178,11 +2178,11 @@ Result<std::vector<std::string>> VaultService::QueryAudit(const RequestContext& 
 AuditAnchor VaultService::AuditHead() const { return store_->AuditHead(); }
 
 Result<AuditVerification> VaultService::VerifyAudit(const RequestContext& ctx, const Principal& who,
-                                                    const std::optional<AuditAnchor>& anchor) {
+                                                    const std::vector<AuditAnchor>& anchors) {
   Impl& m = *impl_;
   auto r = [&]() -> Result<AuditVerification> {
     PGCMK_RETURN_IF_ERROR(m.AuthorizeAdmin(who));
-    return m.store->VerifyAudit(anchor);
+    return m.store->VerifyAudit(anchors);
   }();
   return m.Finish(ctx, &who.identity, std::move(r), "audit");
 }

@@ -261,7 +261,7 @@ class VaultService {
   Result<std::vector<std::string>> QueryAudit(const RequestContext& ctx, const Principal& who,
                                               const AuditQuery& query);
   Result<AuditVerification> VerifyAudit(const RequestContext& ctx, const Principal& who,
-                                        const std::optional<AuditAnchor>& anchor = std::nullopt);
+                                        const std::vector<AuditAnchor>& anchors = {});
 
   // ---- TLS ----
   // The vault's HTTPS identity: a private CA (created on first use) and a server certificate

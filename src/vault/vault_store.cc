@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include "common/status.h"
@@ -346,12 +347,28 @@ Result<AuditAnchor> ParseAuditAnchor(std::string_view text) {
   return anchor;
 }
 
+Result<std::vector<AuditAnchor>> ParseAuditAnchors(std::string_view text) {
+  std::vector<AuditAnchor> out;
+  while (true) {
+    const size_t comma = text.find(',');
+    PGCMK_ASSIGN_OR_RETURN(AuditAnchor a, ParseAuditAnchor(text.substr(0, comma)));
+    out.push_back(std::move(a));
+    if (out.size() > 10000) return Err(StatusCode::kInvalidArgument, "too many audit anchors");
+    if (comma == std::string_view::npos) return out;
+    text.remove_prefix(comma + 1);
+  }
+}
+
 AuditAnchor VaultStore::AuditHead() {
   std::lock_guard lock(write_mu_);
   return AuditAnchor{head_seq_, head_mac_};
 }
 
-Result<AuditVerification> VaultStore::VerifyAudit(const std::optional<AuditAnchor>& anchor) {
+Result<AuditVerification> VaultStore::VerifyAudit(const std::vector<AuditAnchor>& anchors) {
+  // Anchors by record number (several may name one record; each must match).
+  std::multimap<std::int64_t, const AuditAnchor*> by_seq;
+  for (const AuditAnchor& a : anchors) by_seq.emplace(a.seq, &a);
+  const std::int64_t highest = by_seq.empty() ? 0 : by_seq.rbegin()->first;
   AuditVerification v;
   return Read([&](SqliteDb& db) -> Result<AuditVerification> {
     PGCMK_ASSIGN_OR_RETURN(auto stmt,
@@ -379,23 +396,25 @@ Result<AuditVerification> VaultStore::VerifyAudit(const std::optional<AuditAncho
             "record " + std::to_string(seq) +
             " does not match the chain (edited, inserted, reordered, or a predecessor was removed)";
       }
-      if (v.ok && anchor && seq == anchor->seq &&
-          (mac.size() != anchor->mac.size() || !ConstantTimeEquals(mac, anchor->mac))) {
-        v.ok = false;
-        v.first_bad_seq = seq;
-        v.problem = "record " + std::to_string(seq) +
-                    " is not the one the anchor recorded (the log was rewritten or replaced)";
+      for (auto [it, end] = by_seq.equal_range(seq); v.ok && it != end; ++it) {
+        const Bytes& want_mac = it->second->mac;
+        if (mac.size() != want_mac.size() || !ConstantTimeEquals(mac, want_mac)) {
+          v.ok = false;
+          v.first_bad_seq = seq;
+          v.problem = "record " + std::to_string(seq) +
+                      " is not the one the anchor recorded (the log was rewritten or replaced)";
+        }
       }
       prev = mac;
       expected = seq + 1;
       v.head_seq = seq;
       v.head_mac_hex = ToHex(mac);
     }
-    if (v.ok && anchor && v.head_seq < anchor->seq) {
+    if (v.ok && v.head_seq < highest) {
       v.ok = false;
       v.first_bad_seq = v.head_seq + 1;
       v.problem = "the log ends at record " + std::to_string(v.head_seq) +
-                  " but the anchor recorded record " + std::to_string(anchor->seq) +
+                  " but an anchor recorded record " + std::to_string(highest) +
                   " (records were removed from the end)";
     }
     return v;

@@ -83,6 +83,8 @@ struct AuditAnchor {
 // Parses "SEQ:MAC" (a record number ≥ 1 and its 64-hex-digit mac, as `audit verify` prints them);
 // kInvalidArgument otherwise.
 Result<AuditAnchor> ParseAuditAnchor(std::string_view text);
+// Parses one or more anchors separated by commas (at most 10,000).
+Result<std::vector<AuditAnchor>> ParseAuditAnchors(std::string_view text);
 
 class VaultStore {
  public:
@@ -118,9 +120,9 @@ class VaultStore {
   // The chain's current head (the last committed record's seq and mac; 0 and zeros when empty).
   AuditAnchor AuditHead();
 
-  // Reads every audit record in seq order and checks the chain; with an anchor, also that record
-  // anchor->seq still exists and has anchor->mac.
-  Result<AuditVerification> VerifyAudit(const std::optional<AuditAnchor>& anchor = std::nullopt);
+  // Reads every audit record in seq order and checks the chain, and for every anchor that its
+  // record still exists with its mac (the first anchor that fails is reported).
+  Result<AuditVerification> VerifyAudit(const std::vector<AuditAnchor>& anchors = {});
 
   // For tests of the fail-closed path: when set, every audit commit fails with kIoError.
   void InjectAuditFailureForTesting(bool fail) { inject_audit_failure_ = fail; }

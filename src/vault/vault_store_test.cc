@@ -185,7 +185,7 @@ TEST_F(AuditTamperTest, AnchorDetectsRecordsRemovedFromTheEndAndAReplacedLog) {
   AuditAnchor anchor{before.head_seq, {}};
   ASSERT_TRUE(FromHex(before.head_mac_hex, &anchor.mac));
   auto with = [&](const AuditAnchor& a) {
-    auto v = store_->VerifyAudit(a);
+    auto v = store_->VerifyAudit({a});
     EXPECT_TRUE(v.has_value());
     return *v;
   };
@@ -206,6 +206,31 @@ TEST_F(AuditTamperTest, AnchorDetectsRecordsRemovedFromTheEndAndAReplacedLog) {
   v = with(other);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.first_bad_seq, 3);
+
+  // Several anchors at once: all must hold; the one that fails is reported.
+  AuditVerification now = Verify();
+  AuditAnchor head{now.head_seq, {}};
+  ASSERT_TRUE(FromHex(now.head_mac_hex, &head.mac));
+  auto many = store_->VerifyAudit({head, head});
+  ASSERT_TRUE(many.has_value());
+  EXPECT_TRUE(many->ok);
+  many = store_->VerifyAudit({head, other});
+  ASSERT_TRUE(many.has_value());
+  EXPECT_FALSE(many->ok);
+  EXPECT_EQ(many->first_bad_seq, 3);
+  many = store_->VerifyAudit({head, anchor});  // the older head was removed from the end
+  ASSERT_TRUE(many.has_value());
+  EXPECT_FALSE(many->ok);
+}
+
+TEST(AuditAnchorTest, ParsesCommaSeparatedAnchors) {
+  const std::string mac(64, 'b');
+  auto two = ParseAuditAnchors("1:" + mac + ",7:" + mac);
+  ASSERT_TRUE(two.has_value());
+  ASSERT_EQ(two->size(), 2u);
+  EXPECT_EQ((*two)[1].seq, 7);
+  EXPECT_FALSE(ParseAuditAnchors("1:" + mac + ",").has_value());
+  EXPECT_FALSE(ParseAuditAnchors("").has_value());
 }
 
 TEST(AuditAnchorTest, ParsesOnlySeqColonHexMac) {

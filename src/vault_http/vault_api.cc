@@ -823,12 +823,12 @@ HttpResponse VaultApi::Handle(const HttpRequest& request) const {
       return ok({{"value", value}});
     }
     case Operation::kAdminVerifyAudit: {
-      std::optional<vault::AuditAnchor> anchor;
+      std::vector<vault::AuditAnchor> anchors;
       if (std::string text = QueryValue(route, "anchor"); !text.empty()) {
-        VAULT_HTTP_TRY(parsed, vault::ParseAuditAnchor(text));
-        anchor = std::move(*parsed);
+        VAULT_HTTP_TRY(parsed, vault::ParseAuditAnchors(text));
+        anchors = std::move(*parsed);
       }
-      auto v = service_.VerifyAudit(ctx, p, anchor);
+      auto v = service_.VerifyAudit(ctx, p, anchors);
       if (!v) return error(v.error());
       json out = {{"ok", v->ok},
                   {"records", v->records},
