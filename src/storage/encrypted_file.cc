@@ -7,12 +7,8 @@
 #include <algorithm>
 #include <bitset>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <mutex>
-#include <new>
-#include <string>
 
 #include "common/status.h"
 
@@ -57,25 +53,6 @@ Bytes& ScratchBuffer(std::size_t size) {
   thread_local Bytes buffer;
   if (buffer.size() < size) buffer.resize(size);
   return buffer;
-}
-
-// Scratch space for the ciphertext of a whole-unit write, aligned for O_DIRECT.
-MutableByteView AlignedScratch(std::size_t size) {
-  struct Free {
-    void operator()(std::uint8_t* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<std::uint8_t, Free> buffer;
-  thread_local std::size_t capacity = 0;
-  if (capacity < size) {
-    const std::size_t rounded = (size + kUnit - 1) / kUnit * kUnit;
-    buffer.reset(static_cast<std::uint8_t*>(std::aligned_alloc(kUnit, rounded)));
-    if (!buffer) {
-      capacity = 0;
-      throw std::bad_alloc();
-    }
-    capacity = rounded;
-  }
-  return {buffer.get(), size};
 }
 
 Status NoKeys() {
@@ -214,9 +191,9 @@ Status EncryptedFile::Write(ByteView data, std::uint64_t offset) {
     const bool overwrite = end <= size && (end % kUnit == 0 || end == size);
     const bool append = end > size && size % kUnit == 0 && end % kUnit == 0;
     if (offset % kUnit == 0 && (overwrite || append)) {
-      MutableByteView buf = AlignedScratch(data.size());
+      MutableByteView buf(ScratchBuffer(data.size()).data(), data.size());
       PGCMK_RETURN_IF_ERROR(EncryptUnits(data, buf, offset / kUnit, std::max(size, end)));
-      PGCMK_RETURN_IF_ERROR(WriteUnits(buf, kHeader + offset));
+      PGCMK_RETURN_IF_ERROR(PwriteAll(fd_.get(), buf, static_cast<off_t>(kHeader + offset)));
       std::uint64_t current = size_.load(std::memory_order_relaxed);
       while (current < end &&
              !size_.compare_exchange_weak(current, end, std::memory_order_release)) {
@@ -226,37 +203,6 @@ Status EncryptedFile::Write(ByteView data, std::uint64_t offset) {
   }
   std::unique_lock lock(mu_);
   return WriteLocked(data, offset);
-}
-
-// The O_DIRECT descriptor, opened on first use; -1 if the backing file cannot have one.
-int EncryptedFile::DirectFd() {
-  std::call_once(direct_once_, [this] {
-    const int flags = ::fcntl(fd_.get(), F_GETFL);
-    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) return;
-    const std::string path = "/proc/self/fd/" + std::to_string(fd_.get());
-    // No O_DIRECT support (or no /proc): buffered writes, which are always correct.
-    direct_fd_.Reset(::open(path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC));
-  });
-  return direct_usable_.load(std::memory_order_relaxed) ? direct_fd_.get() : -1;
-}
-
-// The kernel keeps a buffered and a direct descriptor of one file coherent: a direct write first
-// writes back and afterwards drops the cached pages of its range, so later buffered reads (and
-// read-modify-writes) see it.
-Status EncryptedFile::WriteUnits(ByteView ciphertext, std::uint64_t backing_offset) {
-  const off_t at = static_cast<off_t>(backing_offset);
-  if (ciphertext.size() >= kDirectWriteMin && ciphertext.size() % kUnit == 0 &&
-      backing_offset % kUnit == 0) {
-    const int direct = DirectFd();
-    if (direct >= 0) {
-      Status s = PwriteAll(direct, ciphertext, at);
-      if (s.ok() || s.sys_errno() != EINVAL) return s;
-      // EINVAL: the backing device wants a larger alignment than the unit. Rewriting the whole
-      // range buffered is correct (same bytes) and so are all later writes.
-      direct_usable_.store(false, std::memory_order_relaxed);
-    }
-  }
-  return PwriteAll(fd_.get(), ciphertext, at);
 }
 
 // Requires mu_ held exclusively.

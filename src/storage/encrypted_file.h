@@ -33,14 +33,6 @@
 // caller must not keep two live EncryptedFile objects for one backing inode (the FUSE adapter keeps
 // one per inode), since the size and the lock live in the object.
 //
-// Large writes: a whole-unit write of at least kDirectWriteMin bytes (the writeback cache's
-// flushes of a sequential writer) goes to the backing file through a second descriptor opened with
-// O_DIRECT on first use, so its ciphertext skips the backing page cache: one copy less per byte,
-// no second (ciphertext) cached copy of data that the kernel already caches as plaintext above
-// us, and the disk write happens during the request instead of all at the next fsync. Smaller
-// writes (PostgreSQL's 8 KiB pages) stay buffered. O_DIRECT is not a durability promise: fsync is
-// still what makes data durable. A backing filesystem that refuses O_DIRECT gets buffered writes.
-//
 // Read-ahead: a large read (>= 64 KiB) that continues the previous one asks the kernel
 // (posix_fadvise WILLNEED) to read the next 8 MiB of the backing file into its page cache. Only
 // ciphertext is read ahead; this class caches no plaintext, so a read always decrypts what the
@@ -53,7 +45,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <shared_mutex>
 
 #include "common/bytes.h"
@@ -113,12 +104,6 @@ class EncryptedFile {
   static constexpr std::uint64_t kReadAheadWindow = 8u << 20;
   static constexpr std::uint64_t kReadAheadMinRequest = 64u << 10;
   static constexpr std::uint64_t kReadAheadSlack = 2u << 20;
-  // Writes whole units of ciphertext at `backing_offset`, through the O_DIRECT descriptor when
-  // the write is large enough and the backing filesystem allows it. `ciphertext` must start at
-  // a kUnitSize-aligned address.
-  Status WriteUnits(ByteView ciphertext, std::uint64_t backing_offset);
-  int DirectFd();
-  static constexpr std::size_t kDirectWriteMin = 128u << 10;
   Status TruncateLocked(std::uint64_t new_size);
   Status ZeroRangeLocked(std::uint64_t offset, std::uint64_t length, bool punch);
 
@@ -126,9 +111,6 @@ class EncryptedFile {
   std::shared_ptr<const FileKeys> keys_;
   mutable std::shared_mutex mu_;
   std::atomic<std::uint64_t> size_;
-  std::once_flag direct_once_;
-  UniqueFd direct_fd_;  // O_DIRECT, set once (or never)
-  std::atomic<bool> direct_usable_{true};
   mutable std::atomic<std::uint64_t> next_read_{0};         // end of the last read
   mutable std::atomic<std::uint64_t> read_ahead_until_{0};  // backing read-ahead issued up to
 };

@@ -50,8 +50,8 @@ class ModelChecker {
     // compares every file: through a mount this drops the kernel's caches, so the contents come
     // back from the encrypted backing files.
     int restart_every = 0;
-    // Also writes of 32..96 whole units at unit-aligned offsets (the size of the writeback
-    // cache's flushes; they take the library's O_DIRECT path). Raise max_size with it.
+    // Also writes of 32..96 whole units, mostly at unit-aligned offsets (the size of the
+    // writeback cache's flushes, which take the library's shared-lock path). Raise max_size.
     bool large_writes = false;
   };
 

@@ -129,7 +129,7 @@ std::vector<std::uint64_t> Seeds() {
 }
 
 TEST(ModelTest, RandomOperationSequencesMatchTheInMemoryModel) {
-  // The second configuration adds large whole-unit writes (the O_DIRECT path) to the mix.
+  // The second configuration adds large whole-unit writes (like the writeback cache's) to the mix.
   const ModelChecker::Options configurations[] = {{}, {.max_size = 1 << 20, .large_writes = true}};
   for (std::uint64_t seed : Seeds()) {
     for (const ModelChecker::Options& options : configurations) {
