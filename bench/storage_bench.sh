@@ -6,7 +6,8 @@
 #   bench/storage_bench.sh PGCMK_BIN|BUILD_DIR [ROUNDS]
 #
 # Environment: KINDS (default "plain plain-pgconf pgcmk gocryptfs"; also "pgcmk-nowb" = writeback
-# cache off), where plain-pgconf is a plain directory with the PostgreSQL settings that pgcmk servers
+# cache off, and "pgcmk-base" = the pgcmk binary in PGCMK_BASE, for an interleaved A/B of two
+# builds), where plain-pgconf is a plain directory with the PostgreSQL settings that pgcmk servers
 # use (`pgcmk server postgres-settings`, which the pgcmk kinds get too),
 # SCALE (20), CLIENTS (4), SECONDS_PER_RUN (20), FIO_SECONDS (15), OUT (results directory).
 # Runs as root and puts PostgreSQL, the mounts and fio under the unprivileged user pgcmk.
@@ -21,6 +22,12 @@ SCALE=${SCALE:-20}
 CLIENTS=${CLIENTS:-4}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
 FIO_SECONDS=${FIO_SECONDS:-15}
+PGCMK_BASE=${PGCMK_BASE:-}
+if [[ -d "$PGCMK_BASE" ]]; then PGCMK_BASE=$PGCMK_BASE/src/cli/pgcmk; fi
+[[ " $KINDS " != *" pgcmk-base "* || -x "$PGCMK_BASE" ]] || {
+  echo "KINDS has pgcmk-base: set PGCMK_BASE to the other pgcmk binary or build directory" >&2
+  exit 1
+}
 PGBIN=/usr/lib/postgresql/15/bin
 [[ $(id -u) -eq 0 ]] || { echo "run as root (it uses runuser and drop_caches)" >&2; exit 1; }
 [[ $(stat -c %a /dev/fuse) == 666 ]] || chmod 0666 /dev/fuse
@@ -59,12 +66,13 @@ mount_kind() {
   chmod 0600 "$base/key"
   case $kind in
     plain | plain-pgconf) ;;
-    pgcmk | pgcmk-nowb)
-      local wb=on
+    pgcmk | pgcmk-nowb | pgcmk-base)
+      local wb=on bin=$PGCMK
       [[ $kind == pgcmk-nowb ]] && wb=off
-      as_pg bash -c 'exec "$1" fs init "$2" --key-fd 3 3<"$3"' _ "$PGCMK" "$base/backing" "$base/key" >/dev/null
+      [[ $kind == pgcmk-base ]] && bin=$PGCMK_BASE
+      as_pg bash -c 'exec "$1" fs init "$2" --key-fd 3 3<"$3"' _ "$bin" "$base/backing" "$base/key" >/dev/null
       as_pg bash -c 'echo $$ > "$1/fs.pid"; exec "$2" fs mount "$3" "$4" --key-fd 3 --writeback-cache "$5" 3<"$1/key"' \
-        _ "$base" "$PGCMK" "$base/backing" "$base/dir" "$wb" >>"$base/fs.log" 2>&1 &
+        _ "$base" "$bin" "$base/backing" "$base/dir" "$wb" >>"$base/fs.log" 2>&1 &
       for _ in $(seq 100); do grep -q " $base/dir fuse" /proc/mounts && break; sleep 0.1; done
       FS_PID=$(cat "$base/fs.pid")
       ;;
@@ -89,6 +97,15 @@ unmount_kind() {
 }
 
 record() { echo "$1,$2,$3,$4" >>"$RESULTS"; }
+
+# User + system CPU seconds of the pgcmk filesystem process so far (0 without one).
+daemon_cpu_seconds() {
+  if [[ -n $FS_PID ]]; then
+    awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$FS_PID/stat"
+  else
+    echo 0
+  fi
+}
 
 bench_postgres() {
   local round=$1 kind=$2 data=$WORK/$2/dir/data
@@ -123,10 +140,14 @@ bench_fio() {
   local round=$1 kind=$2 dir=$WORK/$2/dir/fio
   as_pg mkdir -p "$dir"
   local common=(--directory="$dir" --ioengine=psync --group_reporting --output-format=json)
+  local cpu0
+  cpu0=$(daemon_cpu_seconds)
   as_pg fio --name=seqwrite "${common[@]}" --rw=write --bs=1M --size=1G --end_fsync=1 \
     >"$WORK/fio.json"
   record "$round" "$kind" seq_write_MBps \
     "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["jobs"][0]["write"]["bw"]/1024)' "$WORK/fio.json")"
+  # CPU seconds of the filesystem daemon for that 1 GiB: robust to a noisy machine.
+  [[ -n $FS_PID ]] && record "$round" "$kind" seq_write_daemon_cpu_s "$(echo "$(daemon_cpu_seconds) - $cpu0" | bc)"
   sync
   echo 3 >/proc/sys/vm/drop_caches
   as_pg fio --name=seqwrite "${common[@]}" --rw=read --bs=1M --size=1G >"$WORK/fio.json"
@@ -177,5 +198,12 @@ for k in kinds:
         unit = " s" if lower_better else ""
         cells.append(f"{ratio:.2f}{'x' if lower_better else ''} ({v:.4g}{unit})")
     print(f"| {k} | " + " | ".join(cells) + " |")
+cpu = {k: [val[r, k, "seq_write_daemon_cpu_s"] for r in rounds if (r, k, "seq_write_daemon_cpu_s") in val]
+       for k in kinds}
+cpu = {k: v for k, v in cpu.items() if v}
+if cpu:
+    print()
+    print("Filesystem daemon CPU seconds for the 1 GiB sequential write (per round): " +
+          "; ".join(f"{k} {' / '.join(f'{x:.2f}' for x in v)}" for k, v in cpu.items()))
 EOF
 log "raw results: $RESULTS"

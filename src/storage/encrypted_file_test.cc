@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "crypto/random.h"
@@ -287,6 +288,48 @@ TEST_F(EncryptedFileTest, ConcurrentWholeUnitAppendsAndPartialWritesKeepEveryByt
   }
   const Bytes tail = Pattern(100, 9);
   EXPECT_TRUE(std::equal(all.end() - 100, all.end(), tail.begin()));
+}
+
+TEST_F(EncryptedFileTest, LargeWholeUnitWritesMixedWithSmallWritesAndReadsStayCoherent) {
+  // The writeback cache's flushes (128 KiB to 1 MiB of whole units, shared lock) mixed with
+  // unaligned read-modify-writes (exclusive lock) and reads must never show stale bytes.
+  auto f = Open("large");
+  constexpr std::size_t kSize = 4 << 20;
+  Bytes model = Pattern(kSize, 3);
+  for (std::size_t at = 0; at < kSize; at += 1 << 20) {
+    ASSERT_TRUE(f->Write(ByteView(model).subspan(at, 1 << 20), at).ok());
+  }
+  std::mt19937_64 rng(7);
+  for (int step = 0; step < 200; ++step) {
+    const std::uint64_t kind = rng() % 3;
+    if (kind == 0) {  // large whole-unit overwrite, often over cached pages
+      const std::size_t len = (32 + rng() % 96) * kU;
+      const std::size_t at = rng() % ((kSize - len) / kU + 1) * kU;
+      const Bytes p = Pattern(len, static_cast<std::uint8_t>(step));
+      ASSERT_TRUE(f->Write(p, at).ok());
+      std::copy(p.begin(), p.end(), model.begin() + static_cast<std::ptrdiff_t>(at));
+    } else if (kind == 1) {  // small unaligned write (buffered read-modify-write)
+      const std::size_t len = 1 + rng() % 9000;
+      const std::size_t at = rng() % (kSize - len);
+      const Bytes p = Pattern(len, static_cast<std::uint8_t>(step + 100));
+      ASSERT_TRUE(f->Write(p, at).ok());
+      std::copy(p.begin(), p.end(), model.begin() + static_cast<std::ptrdiff_t>(at));
+    } else {  // read
+      const std::size_t len = 1 + rng() % (300 << 10);
+      const std::size_t at = rng() % (kSize - len);
+      Bytes got(len);
+      auto n = f->Read(got, at);
+      ASSERT_TRUE(n.has_value());
+      ASSERT_EQ(*n, len);
+      ASSERT_TRUE(
+          std::equal(got.begin(), got.end(), model.begin() + static_cast<std::ptrdiff_t>(at)))
+          << "step " << step;
+    }
+  }
+  EXPECT_EQ(ReadAll(*f), model);
+  f.reset();
+  f = Open("large", O_RDWR);
+  EXPECT_EQ(ReadAll(*f), model);
 }
 
 TEST_F(EncryptedFileTest, SequentialReadsAheadSeeEveryWriteTruncateAndPunch) {

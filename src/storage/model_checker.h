@@ -50,6 +50,9 @@ class ModelChecker {
     // compares every file: through a mount this drops the kernel's caches, so the contents come
     // back from the encrypted backing files.
     int restart_every = 0;
+    // Also writes of 32..96 whole units, mostly at unit-aligned offsets (the size of the
+    // writeback cache's flushes, which take the library's shared-lock path). Raise max_size.
+    bool large_writes = false;
   };
 
   ModelChecker(FsUnderTest& fs, std::uint64_t seed, Options options)
@@ -117,6 +120,7 @@ class ModelChecker {
 
   std::uint64_t PickLength() {
     constexpr std::uint64_t u = 4096;
+    if (options_.large_writes && Uniform(0, 7) == 0) return Uniform(32, 96) * u;
     switch (Uniform(0, 6)) {
       case 0:
         return Uniform(1, 15);
@@ -179,6 +183,7 @@ class ModelChecker {
     if (dice < 40) {
       std::uint64_t off = PickOffset(content.size());
       std::uint64_t len = PickLength();
+      if (len >= 32 * 4096 && Uniform(0, 1) == 0) off = off / 4096 * 4096;  // mostly whole units
       if (off + len > options_.max_size) {
         off = Uniform(0, options_.max_size / 2);
         len = std::min<std::uint64_t>(len, options_.max_size - off);

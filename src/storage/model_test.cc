@@ -129,23 +129,28 @@ std::vector<std::uint64_t> Seeds() {
 }
 
 TEST(ModelTest, RandomOperationSequencesMatchTheInMemoryModel) {
+  // The second configuration adds large whole-unit writes (like the writeback cache's) to the mix.
+  const ModelChecker::Options configurations[] = {{}, {.max_size = 1 << 20, .large_writes = true}};
   for (std::uint64_t seed : Seeds()) {
-    SCOPED_TRACE("seed " + std::to_string(seed) +
-                 " (rerun with PGCMK_SEED=" + std::to_string(seed) + ")");
-    char tmpl[] = "/tmp/pgcmk-model-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::filesystem::path dir(tmpl);
-    auto dek = crypto::RandomSecret(32);
-    ASSERT_TRUE(dek.has_value());
-    auto volume = Volume::Create(dir / "backing", *dek);
-    ASSERT_TRUE(volume.has_value()) << volume.error().ToString();
-    {
-      LibraryFs fs(**volume);
-      ModelChecker checker(fs, seed, {});
-      Status s = checker.Run();
-      EXPECT_TRUE(s.ok()) << s.message();
+    for (const ModelChecker::Options& options : configurations) {
+      SCOPED_TRACE("seed " + std::to_string(seed) +
+                   " (rerun with PGCMK_SEED=" + std::to_string(seed) + "), large writes " +
+                   (options.large_writes ? "on" : "off"));
+      char tmpl[] = "/tmp/pgcmk-model-XXXXXX";
+      ASSERT_NE(::mkdtemp(tmpl), nullptr);
+      const std::filesystem::path dir(tmpl);
+      auto dek = crypto::RandomSecret(32);
+      ASSERT_TRUE(dek.has_value());
+      auto volume = Volume::Create(dir / "backing", *dek);
+      ASSERT_TRUE(volume.has_value()) << volume.error().ToString();
+      {
+        LibraryFs fs(**volume);
+        ModelChecker checker(fs, seed, options);
+        Status s = checker.Run();
+        EXPECT_TRUE(s.ok()) << s.message();
+      }
+      std::filesystem::remove_all(dir);
     }
-    std::filesystem::remove_all(dir);
   }
 }
 

@@ -288,7 +288,9 @@ TEST_P(MountTest, RandomOperationSequencesMatchTheModelThroughTheKernel) {
     ASSERT_TRUE(m.ok());
     {
       PosixFs posix(m.mnt(), [&] { return m.Remount(); });
-      ModelChecker checker(posix, seed, {.steps = 3000, .restart_every = 250});
+      ModelChecker checker(
+          posix, seed,
+          {.steps = 3000, .max_size = 512 << 10, .restart_every = 250, .large_writes = true});
       Status s = checker.Run();
       EXPECT_TRUE(s.ok()) << s.message();
     }
