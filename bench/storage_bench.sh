@@ -43,6 +43,10 @@ echo "round,kind,metric,value" >"$RESULTS"
 PORT=$((20000 + RANDOM % 20000))
 FS_PID=
 log() { echo "storage_bench: $*" >&2; }
+die() {
+  echo "storage_bench: $*" >&2
+  exit 1
+}
 
 cleanup() {
   set +e
@@ -125,13 +129,20 @@ EOF
   local pgb=(as_pg pgbench -h 127.0.0.1 -p "$PORT" -U postgres)
   local t0 t1
   t0=$(date +%s.%N)
-  "${pgb[@]}" -i -q -s "$SCALE" postgres >/dev/null 2>&1
+  # A failed pgbench stops the benchmark (with its output) instead of recording a figure.
+  "${pgb[@]}" -i -q -s "$SCALE" postgres >"$WORK/pgbench.out" 2>&1 ||
+    { cat "$WORK/pgbench.out"; die "pgbench -i failed on $kind"; }
   t1=$(date +%s.%N)
   record "$round" "$kind" init_s "$(echo "$t1 - $t0" | bc)"
-  "${pgb[@]}" -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" postgres 2>/dev/null |
-    awk -v r="$round" -v k="$kind" -F'[ =]+' '/^tps/ {print r "," k ",rw_tps," $2}' >>"$RESULTS"
-  "${pgb[@]}" -S -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" postgres 2>/dev/null |
-    awk -v r="$round" -v k="$kind" -F'[ =]+' '/^tps/ {print r "," k ",ro_tps," $2}' >>"$RESULTS"
+  local mode metric
+  for mode in rw ro; do
+    metric=${mode}_tps
+    "${pgb[@]}" $([[ $mode == ro ]] && echo -S) -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
+      postgres >"$WORK/pgbench.out" 2>&1 || { cat "$WORK/pgbench.out"; die "pgbench ($mode) failed on $kind"; }
+    grep -q '^tps' "$WORK/pgbench.out" || { cat "$WORK/pgbench.out"; die "pgbench ($mode) printed no tps on $kind"; }
+    awk -v r="$round" -v k="$kind" -v m="$metric" -F'[ =]+' '/^tps/ {print r "," k "," m "," $2}' \
+      "$WORK/pgbench.out" >>"$RESULTS"
+  done
   as_pg "$PGBIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null
   as_pg rm -rf "$data"
 }
@@ -183,21 +194,32 @@ metrics = [("init_s", "`pgbench -i -s 20`", True), ("rw_tps", "read-write TPS", 
            ("seq_read_MBps", "seq read MB/s (cold)", False), ("randrw_8k_iops", "8 KiB randrw IOPS", False)]
 val = {(r["round"], r["kind"], r["metric"]): float(r["value"]) for r in rows}
 rounds = sorted({r["round"] for r in rows})
-print("| storage | " + " | ".join(t for _, t, _ in metrics) + " |")
-print("|---" * (len(metrics) + 1) + "|")
-for k in kinds:
-    cells = []
-    for m, _, lower_better in metrics:
-        ratios = [val[r, k, m] / val[r, "plain", m] for r in rounds
-                  if (r, k, m) in val and (r, "plain", m) in val and val[r, "plain", m]]
-        absolute = [val[r, k, m] for r in rounds if (r, k, m) in val]
-        if not ratios:
-            cells.append("n/a")
-            continue
-        ratio, v = statistics.median(ratios), statistics.median(absolute)
-        unit = " s" if lower_better else ""
-        cells.append(f"{ratio:.2f}{'x' if lower_better else ''} ({v:.4g}{unit})")
-    print(f"| {k} | " + " | ".join(cells) + " |")
+def table(base):
+    print("| storage | " + " | ".join(t for _, t, _ in metrics) + " |")
+    print("|---" * (len(metrics) + 1) + "|")
+    for k in kinds:
+        cells = []
+        for m, _, lower_better in metrics:
+            ratios = [val[r, k, m] / val[r, base, m] for r in rounds
+                      if (r, k, m) in val and (r, base, m) in val and val[r, base, m]]
+            absolute = [val[r, k, m] for r in rounds if (r, k, m) in val]
+            if not ratios:
+                cells.append("n/a")
+                continue
+            ratio, v = statistics.median(ratios), statistics.median(absolute)
+            unit = " s" if lower_better else ""
+            cells.append(f"{ratio:.2f}{'x' if lower_better else ''} ({v:.4g}{unit})")
+        print(f"| {k} | " + " | ".join(cells) + " |")
+print("Ratios to `plain` (a plain directory, stock PostgreSQL settings):")
+print()
+table("plain")
+# pgcmk kinds run PostgreSQL with pgcmk's settings; plain-pgconf is the plain directory with the
+# same settings, so this table shows the mount's own cost, apart from the settings.
+if "plain-pgconf" in kinds:
+    print()
+    print("Ratios to `plain-pgconf` (a plain directory with the PostgreSQL settings pgcmk uses):")
+    print()
+    table("plain-pgconf")
 cpu = {k: [val[r, k, "seq_write_daemon_cpu_s"] for r in rounds if (r, k, "seq_write_daemon_cpu_s") in val]
        for k in kinds}
 cpu = {k: v for k, v in cpu.items() if v}
