@@ -90,7 +90,8 @@ struct Inode {
 struct FileHandle {
   Inode* inode;
   std::shared_ptr<EncryptedFile> file;
-  bool sync_writes;
+  bool sync_writes;    // O_DSYNC or O_SYNC: each write is durable before it is acknowledged
+  bool sync_metadata;  // O_SYNC: ... including all metadata (fsync, not fdatasync)
 };
 
 struct DirHandle {
@@ -243,7 +244,9 @@ struct Mount::Impl {
         return s;
       }
     }
-    auto* handle = new FileHandle{&inode, std::move(file), (fi->flags & (O_SYNC | O_DSYNC)) != 0};
+    // O_SYNC is __O_SYNC | O_DSYNC on Linux, so test the whole mask for it.
+    auto* handle = new FileHandle{&inode, std::move(file), (fi->flags & (O_SYNC | O_DSYNC)) != 0,
+                                  (fi->flags & O_SYNC) == O_SYNC};
     fi->fh = reinterpret_cast<uintptr_t>(handle);
     // The kernel's page cache stays valid across opens: we are the only writer of the backing
     // files, and the kernel invalidates it itself on truncate and hole punching.
@@ -536,7 +539,9 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
     FileHandle& handle = Mount::Impl::Handle(fi);
     PGCMK_RETURN_IF_ERROR(handle.file->Write({reinterpret_cast<const std::uint8_t*>(buf), size},
                                              static_cast<std::uint64_t>(off)));
-    if (handle.sync_writes) PGCMK_RETURN_IF_ERROR(handle.file->Sync(/*data_only=*/true));
+    if (handle.sync_writes) {
+      PGCMK_RETURN_IF_ERROR(handle.file->Sync(/*data_only=*/!handle.sync_metadata));
+    }
     fuse_reply_write(req, size);
     return Status::Ok();
   });

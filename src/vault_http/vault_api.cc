@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "common/base64url.h"
@@ -46,12 +47,25 @@ bool IsValidHost(std::string_view host) {
   return true;
 }
 
+// A GUID-shaped request id, unique per request: a random 64-bit prefix drawn once per thread and a
+// per-thread counter (request ids are identifiers, not secrets; a DRBG call per request cost ~1% of
+// an unwrap).
 std::string NewRequestId() {
-  auto b = crypto::RandomBytes(16);
-  if (!b) return "00000000-0000-0000-0000-000000000000";
-  std::string h = ToHex(*b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
+  thread_local const std::uint64_t prefix = [] {
+    std::uint64_t v = 0;
+    if (auto b = crypto::RandomBytes(8)) {
+      for (std::uint8_t x : *b) v = (v << 8) | x;
+    }
+    return v;
+  }();
+  thread_local std::uint64_t counter = 0;
+  const std::uint64_t n = ++counter;
+  char out[37];
+  std::snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(prefix >> 32),
+                static_cast<unsigned>((prefix >> 16) & 0xffff),
+                static_cast<unsigned>(prefix & 0xffff), static_cast<unsigned>(n >> 48),
+                static_cast<unsigned long long>(n & 0xffffffffffffULL));
+  return out;
 }
 
 Status BadParameter(std::string message) {

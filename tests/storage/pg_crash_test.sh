@@ -8,13 +8,15 @@
 #     --data-checksums on the mount and starts PostgreSQL on 127.0.0.1;
 #  2. checks that a known plaintext written through PostgreSQL never appears in the backing
 #     directory;
-#  3. PG_KILLS times: 4 clients insert rows and record each id only after its COMMIT returned;
+#  3. PG_KILLS times: 4 clients run transactions and record each id only after its COMMIT returned;
 #     kill -9 the postmaster and its children mid-load; restart; every acknowledged id must be
 #     present, and no id beyond the last one each client attempted;
 #  4. FS_KILLS times: the same, but kill -9 the filesystem process; PostgreSQL is then killed too,
 #     the dead mount is detached, the volume remounted and PostgreSQL recovers;
-#  5. pg_amcheck (heapallindexed, parent-check, rootdescend) and, after a clean stop,
-#     pg_checksums --check must be clean.
+#  5. after every cycle: every acknowledged commit present, balances consistent with the commits
+#     (each transaction updates an indexed column and inserts its row), pg_amcheck
+#     (heapallindexed, parent-check, rootdescend) clean; at the end, after a clean stop,
+#     pg_checksums --check clean.
 # Only processes this script started (recorded pids and their children) are ever killed.
 set -euo pipefail
 
@@ -115,11 +117,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# One client: inserts ids from $2 upwards; records an id only after psql echoed past its COMMIT.
+# One client: transactions numbered from $2 upwards, pgbench-like (an UPDATE of an indexed,
+# non-HOT column of a 1000-row table, plus the INSERT of the transaction's own row); records an id
+# only after psql echoed past its COMMIT.
 client() {
   local c=$1 first=$2
   for ((i = first; ; i++)); do
+    echo "BEGIN;"
+    echo "UPDATE accounts SET balance = balance + 1, filler = md5('$c-$i') WHERE id = $((i % 1000 + 1));"
     echo "INSERT INTO acked VALUES ($c, $i, repeat(md5('$c-$i'), 8));"
+    echo "COMMIT;"
     echo "\\echo ack $i"
   done | psql_ 2>/dev/null | while read -r word id; do
     [[ $word == ack ]] && echo "$id" >>"$WORK/acked.$c"
@@ -159,7 +166,24 @@ verify() {
       return 1
     fi
   done
-  log "all $total acknowledged commits present"
+  # Atomicity: every committed transaction did both its UPDATE and its INSERT, or neither.
+  local balance rows
+  balance=$(psql_ -At -c "SELECT sum(balance) FROM accounts")
+  rows=$(psql_ -At -c "SELECT count(*) FROM acked")
+  if [[ $balance != "$rows" ]]; then
+    log "FAIL: sum of balances $balance != $rows committed rows (a transaction half applied)"
+    return 1
+  fi
+  log "all $total acknowledged commits present; balances match the $rows committed rows"
+}
+
+# Structural checks of every heap and B-tree (pg_amcheck: heapallindexed, parent-check,
+# rootdescend) after each crash cycle, not only at the end.
+amcheck() {
+  as_pg "$PGBIN/pg_amcheck" -h 127.0.0.1 -p "$PORT" -U postgres --all --heapallindexed \
+    --parent-check --rootdescend --install-missing >"$WORK/amcheck.log" 2>&1 ||
+    { cat "$WORK/amcheck.log"; log "FAIL: pg_amcheck after cycle $1"; return 1; }
+  log "cycle $1: pg_amcheck clean"
 }
 
 # --- setup ---------------------------------------------------------------------------------
@@ -187,6 +211,9 @@ EOF
 "$PGCMK" server postgres-settings | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
 start_pg
 psql_ -c "CREATE TABLE acked (client int, seq bigint, pad text, PRIMARY KEY (client, seq))"
+psql_ -c "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL, filler text)"
+psql_ -c "CREATE INDEX accounts_balance ON accounts (balance)"  # updates are never HOT
+psql_ -c "INSERT INTO accounts SELECT g, 0, '' FROM generate_series(1, 1000) g"
 
 # --- ciphertext check through PostgreSQL ---------------------------------------------------
 MARKER=pgcmk-known-plaintext-4f1c9e
@@ -206,6 +233,7 @@ for ((k = 1; k <= PG_KILLS; k++)); do
   log "cycle $cycle: PostgreSQL killed with SIGKILL mid-load; restarting"
   start_pg
   verify
+  amcheck "$cycle"
 done
 for ((k = 1; k <= FS_KILLS; k++)); do
   cycle=$((cycle + 1))
@@ -215,12 +243,10 @@ for ((k = 1; k <= FS_KILLS; k++)); do
   start_fs
   start_pg
   verify
+  amcheck "$cycle"
 done
 
 # --- integrity ------------------------------------------------------------------------------
-as_pg "$PGBIN/pg_amcheck" -h 127.0.0.1 -p "$PORT" -U postgres --all --heapallindexed \
-  --parent-check --rootdescend --install-missing
-log "pg_amcheck clean"
 as_pg "$PGBIN/pg_ctl" -D "$DATA" -w -m fast stop >/dev/null
 rm -f "$WORK/postmaster.pid.copy"  # stopped: nothing for the exit trap to kill
 as_pg "$PGBIN/pg_checksums" --check -D "$DATA" >"$WORK/checksums.log" ||

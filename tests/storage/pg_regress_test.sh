@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # PostgreSQL's regression suite (parallel_schedule, ~217 tests) run differentially: once against a
-# server whose data directory is a plain folder, once against one on the encrypted filesystem. The
-# lists of failing tests must be identical (the Debian source package may lag the installed server
-# by a minor version, so a few failures on both sides are expected and tolerated).
+# server whose data directory is a plain folder, once against one on the encrypted filesystem
+# (data directory and the suite's output directory, which holds the test tablespace, both on the
+# mount). The lists of failing tests must be identical, and so must the outputs of those that fail
+# (the Debian source package may lag the installed server by a minor version, so a few failures
+# on both sides are expected and tolerated).
 #
 #   pg_regress_test.sh PGCMK_BIN
 #
@@ -71,9 +73,11 @@ as_pg cp -r "$src/src/test/regress" "$WORK/regress"
 as_pg sed -i -e "s;set regresslib :libdir;set regresslib '$WORK/regress';" \
   "$WORK/regress"/sql/* "$WORK/regress"/expected/*
 
-# $1: label, $2: data directory. Prints the sorted failing test names to $WORK/failed.$1.
+# $1: label, $2: data directory, $3: where the suite's output directory goes (on the mount for
+# the encrypted run: the tablespace test creates its tablespace there). Prints the sorted failing
+# test names to $WORK/failed.$1; the output directory is $3/out.$1.
 run_suite() {
-  local label=$1 data=$2 port
+  local label=$1 data=$2 out_parent=$3 port
   # A free port below the kernel's ephemeral range (32768-60999 here), where the server e2e tests
   # pick theirs and where clients get their source ports.
   for _ in $(seq 100); do
@@ -90,7 +94,7 @@ max_prepared_transactions = 10
 EOF
   PG_DATA_DIRS+=("$data")
   as_pg "$PGBIN/pg_ctl" -D "$data" -l "$WORK/pg.$label.log" -w start >/dev/null
-  local out=$WORK/out.$label
+  local out=$out_parent/out.$label
   as_pg mkdir -p "$out"
   local start=$SECONDS
   (cd "$WORK/regress" && as_pg /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress \
@@ -106,7 +110,7 @@ EOF
   ((total > 150)) || { tail -20 "$WORK/regress.$label.log"; return 1; }
 }
 
-run_suite plain "$WORK/plain"
+run_suite plain "$WORK/plain" "$WORK"
 
 head -c 32 /dev/urandom >"$WORK/key"
 chmod 0600 "$WORK/key"
@@ -120,14 +124,23 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 FS_PID=$(cat "$WORK/fs.pid")
-run_suite encrypted "$WORK/mnt/data"
+run_suite encrypted "$WORK/mnt/data" "$WORK/mnt"
 
 if ! diff -u "$WORK/failed.plain" "$WORK/failed.encrypted"; then
   log "FAIL: the failure lists differ (plain vs encrypted)"
   for t in $(comm -13 "$WORK/failed.plain" "$WORK/failed.encrypted"); do
-    as_pg cat "$WORK/out.encrypted/regression.diffs" 2>/dev/null | grep -A15 "/$t.out" | head -40
+    as_pg cat "$WORK/mnt/out.encrypted/regression.diffs" 2>/dev/null | grep -A15 "/$t.out" | head -40
   done
   exit 1
 fi
+# The tests that fail on both sides (the source package's expected files may lag the installed
+# server) must fail in the same way: their actual outputs are identical, up to the directories.
+for t in $(cat "$WORK/failed.plain"); do
+  if ! diff -u <(as_pg sed "s;$WORK/out.plain;OUT;g" "$WORK/out.plain/results/$t.out") \
+    <(as_pg sed "s;$WORK/mnt/out.encrypted;OUT;g" "$WORK/mnt/out.encrypted/results/$t.out"); then
+    log "FAIL: $t fails differently on the encrypted filesystem"
+    exit 1
+  fi
+done
 log "identical results on a plain directory and on the encrypted filesystem"
 echo "pg_regress_test: 1 passed, 0 failed"

@@ -17,5 +17,6 @@ trap cleanup EXIT
 if mount -t tmpfs -o size=6m,mode=0700,uid="$(id -u pgcmk)",gid="$(id -g pgcmk)" tmpfs "$small"; then
   export PGCMK_SMALL_FS=$small
 fi
+# Strict: under this wrapper every fixture is expected, so a test that would skip fails instead.
 runuser -u pgcmk -- env PGCMK_SMALL_FS="${PGCMK_SMALL_FS:-}" PGCMK_BIN="${PGCMK_BIN:-}" \
-  PGCMK_SEED="${PGCMK_SEED:-}" "$@"
+  PGCMK_SEED="${PGCMK_SEED:-}" PGCMK_TEST_STRICT=1 "$@"
