@@ -40,7 +40,9 @@ Result<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(
   impl->ctx = SSL_CTX_new(TLS_server_method());
   if (impl->ctx == nullptr) return Err(OpenSslError(StatusCode::kInternal, "SSL_CTX_new"));
   SSL_CTX_set_min_proto_version(impl->ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(impl->ctx, SSL_OP_NO_RENEGOTIATION);
+  // CLEANSE_PLAINTEXT: OpenSSL decrypts records in place in its read buffer and would otherwise
+  // leave request bodies (client secrets, keys to wrap) and bearer tokens in freed memory.
+  SSL_CTX_set_options(impl->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CLEANSE_PLAINTEXT);
   BioPtr certs(BIO_new_mem_buf(certificate_chain_pem.data(),
                                static_cast<int>(certificate_chain_pem.size())));
   X509* leaf = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr);

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/secret_bytes.h"
+
 namespace pgcmk::vault_http {
 namespace {
 
@@ -61,11 +63,18 @@ std::string_view TrimWhitespace(std::string_view s) {
 
 }  // namespace
 
+void WipeRequest(HttpRequest& request) {
+  SecureZero(request.target.data(), request.target.size());
+  for (auto& [name, value] : request.headers) SecureZero(value.data(), value.size());
+  SecureZero(request.body.data(), request.body.size());
+  request.method.clear();
+  request.target.clear();
+  request.headers.clear();
+  request.body.clear();
+}
+
 void HttpRequestParser::Reset() {
-  request_.method.clear();
-  request_.target.clear();
-  request_.headers.clear();
-  request_.body.clear();
+  WipeRequest(request_);
   error_ = HttpParseError{};
   done_ = false;
   scan_ = 0;

@@ -46,11 +46,18 @@ struct HttpParseError {
   std::size_t discard = 0;
 };
 
+// Wipes what may carry a credential (the target's query, header values such as the bearer
+// token, the body) and empties the request.
+void WipeRequest(HttpRequest& request);
+
 class HttpRequestParser {
  public:
   enum class State { kNeedMore, kComplete, kError };
 
   explicit HttpRequestParser(HttpLimits limits) : limits_(limits) {}
+  ~HttpRequestParser() { WipeRequest(request_); }
+  HttpRequestParser(const HttpRequestParser&) = delete;
+  HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 
   // `data`: every byte received and not yet consumed, starting with the current request's first
   // byte; after kNeedMore, the same bytes again with more appended. After kComplete the next
@@ -67,7 +74,8 @@ class HttpRequestParser {
   int minor_version() const { return minor_version_; }
   // After kNeedMore: the head is complete and the client waits for `100 Continue` before it
   // sends the body.
-  bool expects_continue() const { return head_done_ && expect_continue_; }
+  // (Never for HTTP/1.0: a server must not send 100 Continue to an HTTP/1.0 client, RFC 9110.)
+  bool expects_continue() const { return head_done_ && expect_continue_ && minor_version_ == 1; }
   // After kError.
   const HttpParseError& error() const { return error_; }
 

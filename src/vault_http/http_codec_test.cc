@@ -194,6 +194,25 @@ TEST(HttpRequestParserTest, ExpectContinueIsSignalledOnceTheHeadIsComplete) {
             State::kError);
   EXPECT_EQ(q.error().status, 413);
   EXPECT_EQ(q.error().discard, 0u);
+  // An HTTP/1.0 client gets no 100 Continue (RFC 9110 10.1.1); it sends its body anyway.
+  HttpRequestParser old(SmallLimits());
+  ASSERT_EQ(old.Parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"),
+            State::kNeedMore);
+  EXPECT_FALSE(old.expects_continue());
+}
+
+TEST(HttpRequestParserTest, WipeRequestClearsTargetHeadersAndBody) {
+  HttpRequest r;
+  r.method = "POST";
+  r.target = "/t/oauth2/v2.0/token?client_secret=s";
+  r.headers["authorization"] = "Bearer token";
+  r.body = "client_secret=s";
+  const char* target = r.target.data();
+  const std::size_t target_size = r.target.size();
+  WipeRequest(r);
+  EXPECT_TRUE(r.target.empty() && r.headers.empty() && r.body.empty() && r.method.empty());
+  // The target's old bytes (still this string's buffer: clear() keeps the capacity) are zero.
+  EXPECT_EQ(std::string(target, target_size), std::string(target_size, '\0'));
 }
 
 TEST(HttpResponseTest, WritesStatusHeadersAndBodyAsOneMessage) {

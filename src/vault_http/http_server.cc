@@ -51,7 +51,13 @@ std::string PeerAddress(const sockaddr_storage& addr) {
 }
 
 // What the worker does with a connection once it can make no more progress.
-enum class Next { kWaitReadable, kWaitWritable, kClose };
+// kYield: more requests are already buffered, but the connection has had its turn; it goes back
+// through epoll (armed for writability, which is reported at once) so that other connections'
+// requests are served in between: a client that keeps pipelining cannot hold a worker forever.
+enum class Next { kWaitReadable, kWaitWritable, kYield, kClose };
+
+// Requests one connection may have served in one turn of a worker before it yields.
+constexpr int kRequestsPerTurn = 16;
 
 Next WaitFor(Io io) {
   switch (io) {
@@ -73,7 +79,13 @@ struct Connection {
   enum class AfterWrite { kNextRequest, kBody, kClose };
 
   Connection(UniqueFd socket, HttpLimits limits) : fd(std::move(socket)), parser(limits) {}
-  ~Connection() { SecureZero(in.data(), in.size()); }
+  ~Connection() {
+    // A connection may go (peer reset, timeout, Stop) with a response still unsent: the whole
+    // buffers are wiped, whatever they held.
+    SecureZero(in.data(), in.size());
+    SecureZero(out.data(), out.size());
+    WipeRequest(refused_request);
+  }
 
   UniqueFd fd;
   std::unique_ptr<crypto::TlsServerConnection> tls;  // null: plain HTTP
@@ -106,6 +118,19 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
   ErrorResponder error_responder;
+  // error_responder, but never throwing: an exception from it (allocation failure, a JSON error)
+  // must not escape a worker and terminate the daemon; a fixed 500 is answered instead.
+  HttpResponse Refuse(const HttpRequest& partial, int status, std::string_view code,
+                      std::string_view message) noexcept {
+    try {
+      return error_responder(partial, status, code, message);
+    } catch (...) {
+      HttpResponse fallback;
+      fallback.status = 500;
+      fallback.body = R"({"error":{"code":"InternalServerError","message":"internal error"}})";
+      return fallback;
+    }
+  }
   UniqueFd epoll;
   UniqueFd stop_event;  // eventfd, readable once Stop() was called; level-triggered
   UniqueFd listener;
@@ -287,6 +312,7 @@ void HttpServer::Impl::WorkerLoop() {
         Arm(c, EPOLLIN);
         break;
       case Next::kWaitWritable:
+      case Next::kYield:
         Arm(c, EPOLLOUT);
         break;
       case Next::kClose:
@@ -472,12 +498,13 @@ void HttpServer::Impl::HandleRequest(Connection& c) {
   HttpResponse response;
   try {
     response = handler(request);
-  } catch (const std::exception&) {
+  } catch (...) {
     HttpRequest partial;
     partial.method = request.method;
     partial.target = request.target;
     partial.remote_addr = request.remote_addr;
-    response = error_responder(partial, 500, "InternalServerError", "internal error");
+    response = Refuse(partial, 500, "InternalServerError", "internal error");
+    WipeRequest(partial);
   }
   // The request's bytes (body and bearer token) are wiped: the parser's copy and our buffer.
   SecureZero(request.body.data(), request.body.size());
@@ -492,6 +519,7 @@ void HttpServer::Impl::HandleRequest(Connection& c) {
 }
 
 Next HttpServer::Impl::Drive(Connection& c) {
+  int served = 0;  // responses completed in this turn with more input already waiting
   for (;;) {
     switch (c.phase) {
       case Connection::Phase::kHandshake: {
@@ -515,10 +543,14 @@ Next HttpServer::Impl::Drive(Connection& c) {
         if (stopping.load(std::memory_order_relaxed)) return Next::kClose;
         if (c.buffered() > 0) {
           c.deadline_ns.store(NowNs() + request_timeout_ns(), std::memory_order_relaxed);
+          if (++served >= kRequestsPerTurn) return Next::kYield;
           continue;  // a pipelined request is already here
         }
         c.deadline_ns.store(NowNs() + idle_timeout_ns(), std::memory_order_relaxed);
-        if (c.HasInput()) continue;  // inside OpenSSL, invisible to epoll
+        if (c.HasInput()) {  // inside OpenSSL, invisible to epoll
+          if (++served >= kRequestsPerTurn) return Next::kYield;
+          continue;
+        }
         return Next::kWaitReadable;
       }
       case Connection::Phase::kDiscarding: {
@@ -528,9 +560,7 @@ Next HttpServer::Impl::Drive(Connection& c) {
         c.discard -= drop;
         if (c.begin == c.end) c.begin = c.end = 0;
         if (c.discard == 0) {
-          Respond(c,
-                  error_responder(c.refused_request, c.refused.status, c.refused.code,
-                                  c.refused.message),
+          Respond(c, Refuse(c.refused_request, c.refused.status, c.refused.code, c.refused.message),
                   /*keep_alive=*/false, 1, false);
           continue;
         }
@@ -548,7 +578,7 @@ Next HttpServer::Impl::Drive(Connection& c) {
               continue;
             case HttpRequestParser::State::kError: {
               c.refused = c.parser.error();
-              c.refused_request = HttpRequest{};
+              WipeRequest(c.refused_request);
               c.refused_request.method = c.parser.request().method;
               c.refused_request.target = c.parser.request().target;
               c.refused_request.remote_addr = c.remote_addr;
@@ -561,10 +591,9 @@ Next HttpServer::Impl::Drive(Connection& c) {
                 c.deadline_ns.store(NowNs() + request_timeout_ns(), std::memory_order_relaxed);
                 continue;
               }
-              Respond(c,
-                      error_responder(c.refused_request, c.refused.status, c.refused.code,
-                                      c.refused.message),
-                      /*keep_alive=*/false, 1, false);
+              Respond(
+                  c, Refuse(c.refused_request, c.refused.status, c.refused.code, c.refused.message),
+                  /*keep_alive=*/false, 1, false);
               continue;
             }
             case HttpRequestParser::State::kNeedMore:

@@ -201,6 +201,51 @@ TEST(HttpServerTest, PipelinedRequestsAreAllAnsweredInOrder) {
   EXPECT_EQ(Body(c.ReadResponse()), "POST /last end");
 }
 
+// A client that keeps its pipeline full cannot hold a worker: after a turn of requests its
+// connection goes back through epoll, so another client's request (here with a single worker)
+// is served in between instead of after the whole flood.
+TEST(HttpServerTest, APipeliningClientCannotHoldTheOnlyWorker) {
+  std::atomic<int> served{0};
+  std::atomic<int> other_at{-1};
+  auto handler = [&](const HttpRequest& r) {
+    const int n = ++served;
+    if (r.target == "/other") other_at = n;
+    if (r.target == "/f") std::this_thread::sleep_for(100us);  // slower than the client sends
+    HttpResponse out;
+    out.content_type = "text/plain";
+    out.body = "ok";
+    return out;
+  };
+  HttpServerOptions o = PlainOptions();
+  o.threads = 1;
+  auto server = HttpServer::Create(o, handler, JsonError);
+  ASSERT_TRUE(server.has_value());
+  auto port = (*server)->Bind();
+  ASSERT_TRUE(port.has_value());
+  std::thread serve([&] { (void)(*server)->Serve(); });
+  constexpr int kFlood = 4000;
+  RawClient flood(*port);
+  ASSERT_TRUE(flood.connected());
+  std::string batch;
+  for (int i = 0; i < kFlood; ++i) batch += "GET /f HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::atomic<int> flood_answers{0};
+  std::thread reader([&] {
+    for (int i = 0; i < kFlood && !flood.ReadResponse().empty(); ++i) ++flood_answers;
+  });
+  std::thread writer([&] { flood.Send(batch); });
+  for (int i = 0; i < 5000 && served < 50; ++i) std::this_thread::sleep_for(1ms);
+  RawClient other(*port);
+  ASSERT_TRUE(other.Send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(other.ReadResponse().find("200 OK"), std::string::npos);
+  writer.join();
+  reader.join();
+  EXPECT_EQ(flood_answers, kFlood);
+  EXPECT_GT(other_at, 0);
+  EXPECT_LT(other_at, kFlood / 2) << "the other client waited for the flood";
+  (*server)->Stop();
+  serve.join();
+}
+
 TEST(HttpServerTest, RequestSplitIntoTinyWritesIsServed) {
   RunningServer s(PlainOptions());
   RawClient c(s.port());

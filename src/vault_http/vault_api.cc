@@ -50,6 +50,13 @@ bool IsValidHost(std::string_view host) {
 // A GUID-shaped request id, unique per request: a random 64-bit prefix drawn once per thread and a
 // per-thread counter (request ids are identifiers, not secrets; a DRBG call per request cost ~1% of
 // an unwrap).
+int HexDigitValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 std::string NewRequestId() {
   thread_local const std::uint64_t prefix = [] {
     std::uint64_t v = 0;
@@ -267,8 +274,20 @@ RequestContext VaultApi::ContextFor(const HttpRequest& request, const Route& rou
   // endpoint's path could be a credential: it is never recorded.
   const std::string_view target(request.target);
   const std::string_view path = target.substr(0, target.find('?'));
+  // Percent-escapes are decoded first: "/t/%6Fauth2/v2.0/token" names the same endpoint.
+  std::string decoded;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    const int hi = i + 2 < path.size() && path[i] == '%' ? HexDigitValue(path[i + 1]) : -1;
+    const int lo = hi >= 0 ? HexDigitValue(path[i + 2]) : -1;
+    if (lo >= 0) {
+      decoded.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      decoded.push_back(path[i]);
+    }
+  }
   const bool token_path =
-      route.op == Operation::kToken || vault::ToLower(path).find("/oauth2/") != std::string::npos;
+      route.op == Operation::kToken || vault::ToLower(decoded).find("oauth2") != std::string::npos;
   ctx.request_uri = Printable(token_path ? path : target, 2048);
   ctx.start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::steady_clock::now().time_since_epoch())
