@@ -24,6 +24,7 @@
 #include "common/base64url.h"
 #include "common/durable_file.h"
 #include "common/log.h"
+#include "common/percent_encoding.h"
 #include "common/process_hardening.h"
 #include "common/unique_fd.h"
 #include "crypto/client_certificate.h"
@@ -46,20 +47,6 @@ Result<Args> ParseWithConnection(std::span<const std::string> argv,
   std::vector<OptionSpec> all(std::begin(kConnection), std::end(kConnection));
   all.insert(all.end(), extra.begin(), extra.end());
   return Args::Parse(argv, all);
-}
-
-// Percent-encodes a query parameter value (RFC 3986 unreserved characters pass through).
-std::string QueryEscape(std::string_view v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
 }
 
 std::filesystem::path DataDir(const Args& a) {
@@ -848,7 +835,7 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
       if (auto parsed = vault::ParseAuditAnchors(anchor); !parsed) return parsed.error();
       anchors += (anchors.empty() ? "" : ",") + anchor;
     }
-    if (!anchors.empty()) path += "?anchor=" + QueryEscape(anchors);
+    if (!anchors.empty()) path += "?anchor=" + PercentEncode(anchors);
     auto r = (*client)->Call("GET", path);
     if (!r) return r.error();
     if (ctx.format == OutputFormat::kJson) {
@@ -872,7 +859,7 @@ Status RunAudit(std::string_view verb, std::span<const std::string> argv, Comman
   if (auto limit = a->GetInt("limit", 1, 1'000'000); !limit) return limit.error();
   for (const char* f : {"key", "identity", "operation", "since", "until", "limit"}) {
     if (auto v = a->Get(f)) {
-      query += std::string(query.empty() ? "?" : "&") + f + "=" + QueryEscape(*v);
+      query += std::string(query.empty() ? "?" : "&") + f + "=" + PercentEncode(*v);
     }
   }
   auto r = (*client)->Call("GET", "/admin/audit" + query);

@@ -4,6 +4,7 @@
 
 #include "common/base64url.h"
 #include "common/durable_file.h"
+#include "common/percent_encoding.h"
 #include "crypto/client_certificate.h"
 #include "crypto/jwt.h"
 #include "crypto/random.h"
@@ -147,7 +148,7 @@ ClientCredentialsTokenProvider::FromCertificateFile(std::string client_id,
 Result<std::string> ClientCredentialsTokenProvider::CredentialParameters(
     const std::string& token_endpoint) const {
   if (!certificate_) {
-    return "client_secret=" + UrlEncode(AsStringView(client_secret_.reveal()));
+    return "client_secret=" + PercentEncode(AsStringView(client_secret_.reveal()));
   }
   const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                                std::chrono::system_clock::now().time_since_epoch())
@@ -156,7 +157,7 @@ Result<std::string> ClientCredentialsTokenProvider::CredentialParameters(
                          crypto::MakeClientAssertion(certificate_->key, certificate_->x5t_s256,
                                                      client_id_, token_endpoint, now));
   return "client_assertion_type=" +
-         UrlEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+         PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
          "&client_assertion=" + assertion;
 }
 
@@ -192,8 +193,8 @@ Result<ClientCredentialsTokenProvider::CachedToken> ClientCredentialsTokenProvid
   }
   PGCMK_ASSIGN_OR_RETURN(auto client, HttpClient::Create(url.origin(), http_));
   PGCMK_ASSIGN_OR_RETURN(std::string credential, CredentialParameters(endpoint));
-  std::string form = "grant_type=client_credentials&client_id=" + UrlEncode(client_id_) + "&" +
-                     credential + "&scope=" + UrlEncode(challenge.scope);
+  std::string form = "grant_type=client_credentials&client_id=" + PercentEncode(client_id_) + "&" +
+                     credential + "&scope=" + PercentEncode(challenge.scope);
   SecureZero(credential.data(), credential.size());
   auto response = client->Send("POST", url.path, {}, form, "application/x-www-form-urlencoded");
   SecureZero(form.data(), form.size());

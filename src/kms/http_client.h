@@ -70,7 +70,4 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// application/x-www-form-urlencoded / URL component encoding.
-std::string UrlEncode(std::string_view text);
-
 }  // namespace pgcmk::kms

@@ -338,26 +338,32 @@ struct IdentityRow {
   Bytes secret_hash;
 };
 
+// The identities columns an IdentityRow is made of, in the order ReadIdentityRow reads them from
+// column `first` of a statement on.
+constexpr std::string_view kIdentityColumns =
+    "name, client_id, object_id, secret_hash, enabled, admin, created, secret_generation";
+IdentityRow ReadIdentityRow(const SqliteStatement& st, int first) {
+  IdentityRow r;
+  r.identity.name = st.ColumnText(first);
+  r.identity.client_id = st.ColumnText(first + 1);
+  r.identity.object_id = st.ColumnText(first + 2);
+  r.secret_hash = st.ColumnBlob(first + 3);
+  r.identity.enabled = st.ColumnInt(first + 4) != 0;
+  r.identity.admin = st.ColumnInt(first + 5) != 0;
+  r.identity.created = st.ColumnInt(first + 6);
+  r.identity.secret_generation = st.ColumnInt(first + 7);
+  return r;
+}
+
 Result<std::optional<IdentityRow>> LoadIdentity(SqliteDb& db, std::string_view column,
                                                 std::string_view value) {
-  std::string sql =
-      "SELECT name, client_id, object_id, secret_hash, enabled, admin, created, secret_generation "
-      "FROM identities WHERE " +
-      std::string(column) + "=?";
+  const std::string sql = "SELECT " + std::string(kIdentityColumns) + " FROM identities WHERE " +
+                          std::string(column) + "=?";
   PGCMK_ASSIGN_OR_RETURN(auto st, db.Prepare(sql));
-  st.Bind(1, column == "name_lc" ? ToLower(value) : ToLower(value));
+  st.Bind(1, ToLower(value));  // every lookup column holds lower case
   PGCMK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<IdentityRow>();
-  IdentityRow r;
-  r.identity.name = st.ColumnText(0);
-  r.identity.client_id = st.ColumnText(1);
-  r.identity.object_id = st.ColumnText(2);
-  r.secret_hash = st.ColumnBlob(3);
-  r.identity.enabled = st.ColumnInt(4) != 0;
-  r.identity.admin = st.ColumnInt(5) != 0;
-  r.identity.created = st.ColumnInt(6);
-  r.identity.secret_generation = st.ColumnInt(7);
-  return std::optional<IdentityRow>(std::move(r));
+  return std::optional<IdentityRow>(ReadIdentityRow(st, 0));
 }
 
 // NotFound naming the identity when a lookup by name found none.
@@ -413,15 +419,7 @@ Result<PrincipalRow> LoadPrincipalRow(SqliteDb& db, std::string_view object_id) 
   PrincipalRow out;
   out.generation = st.ColumnInt(0);
   if (st.ColumnIsNull(1)) return out;
-  IdentityRow r;
-  r.identity.name = st.ColumnText(1);
-  r.identity.client_id = st.ColumnText(2);
-  r.identity.object_id = st.ColumnText(3);
-  r.secret_hash = st.ColumnBlob(4);
-  r.identity.enabled = st.ColumnInt(5) != 0;
-  r.identity.admin = st.ColumnInt(6) != 0;
-  r.identity.created = st.ColumnInt(7);
-  r.identity.secret_generation = st.ColumnInt(8);
+  IdentityRow r = ReadIdentityRow(st, 1);
   if (!r.identity.admin && !st.ColumnIsNull(9)) {
     AccessPolicy p;
     p.identity_name = r.identity.name;

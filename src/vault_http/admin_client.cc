@@ -6,6 +6,7 @@
 
 #include "common/base64url.h"
 #include "common/durable_file.h"
+#include "common/percent_encoding.h"
 #include "crypto/client_certificate.h"
 #include "crypto/jwt.h"
 #include "vault_http/route.h"
@@ -45,20 +46,6 @@ void WipeJsonString(json& j, const char* field) {
     Wipe(j[field].get_ref<std::string&>());
 }
 
-std::string FormEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
-}
 }  // namespace
 
 struct AdminClient::Impl {
@@ -131,8 +118,8 @@ Status AdminClient::EnsureToken() {
   Impl& m = *impl_;
   if (!m.token.empty()) return Status::Ok();
   const std::string token_path = "/" + m.tenant_id + "/oauth2/v2.0/token";
-  std::string form = "grant_type=client_credentials&client_id=" + FormEncode(m.client_id) +
-                     "&scope=" + FormEncode(m.resource + "/.default");
+  std::string form = "grant_type=client_credentials&client_id=" + PercentEncode(m.client_id) +
+                     "&scope=" + PercentEncode(m.resource + "/.default");
   if (m.certificate_key) {
     const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
@@ -141,10 +128,10 @@ Status AdminClient::EnsureToken() {
                                                  m.options.vault_url + token_path, now);
     if (!assertion) return assertion.error();
     form += "&client_assertion_type=" +
-            FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+            PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
             "&client_assertion=" + *assertion;
   } else {
-    form += "&client_secret=" + FormEncode(AsStringView(m.client_secret.reveal()));
+    form += "&client_secret=" + PercentEncode(AsStringView(m.client_secret.reveal()));
   }
   auto res = m.http->Post(token_path.c_str(), form, "application/x-www-form-urlencoded");
   SecureZero(form.data(), form.size());

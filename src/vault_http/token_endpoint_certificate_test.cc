@@ -10,6 +10,7 @@
 
 #include "common/base64url.h"
 #include "common/durable_file.h"
+#include "common/percent_encoding.h"
 #include "crypto/client_certificate.h"
 #include "crypto/jwt.h"
 #include "crypto/rsa_key.h"
@@ -23,21 +24,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kHost[] = "vault.example:8443";
-
-std::string FormEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 class TokenEndpointCertificateTest : public ::testing::Test {
  protected:
@@ -119,8 +105,8 @@ class TokenEndpointCertificateTest : public ::testing::Test {
   }
   HttpResponse AssertionToken(const std::string& assertion) {
     return Token("client_id=" + client_id_ + "&client_assertion_type=" +
-                 FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
-                 "&client_assertion=" + FormEncode(assertion));
+                 PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+                 "&client_assertion=" + PercentEncode(assertion));
   }
   void ExpectTokenError(const HttpResponse& r, int status, const std::string& error, long code) {
     EXPECT_EQ(r.status, status) << r.body;
@@ -218,11 +204,11 @@ TEST_F(TokenEndpointCertificateTest, RefusalsUseEntraErrorShapes) {
   EXPECT_EQ(AssertionToken(once).status, 200);
   ExpectTokenError(AssertionToken(once), 401, "invalid_client", 700029);
   ExpectTokenError(Token("client_id=6f1f0000-0000-4000-8000-000000000000&client_assertion_type=" +
-                         FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
-                         "&client_assertion=" + FormEncode(Assertion("j4"))),
+                         PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+                         "&client_assertion=" + PercentEncode(Assertion("j4"))),
                    400, "unauthorized_client", 700016);
   ExpectTokenError(
-      Token("client_id=" + client_id_ + "&client_assertion=" + FormEncode(Assertion("j5"))), 400,
+      Token("client_id=" + client_id_ + "&client_assertion=" + PercentEncode(Assertion("j5"))), 400,
       "invalid_request", 900144);
   // alg "none" with a registered thumbprint.
   json none_header = {{"alg", "none"}, {"x5t#S256", Base64UrlEncode(cert_->sha256)}};
@@ -314,8 +300,8 @@ TEST_F(TokenEndpointCertificateTest, WithoutKnownOriginsCertificateLoginsAreRefu
   r.headers["host"] = kHost;
   r.headers["content-type"] = "application/x-www-form-urlencoded";
   r.body = "grant_type=client_credentials&client_id=" + client_id_ + "&client_assertion_type=" +
-           FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
-           "&client_assertion=" + FormEncode(Assertion("unconfigured")) +
+           PercentEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") +
+           "&client_assertion=" + PercentEncode(Assertion("unconfigured")) +
            "&scope=https%3A%2F%2Fvault.pgcmk.local%2F.default";
   ExpectTokenError(unconfigured.Handle(r), 401, "invalid_client", 700023);
 }

@@ -50,13 +50,6 @@ bool IsValidHost(std::string_view host) {
 // A GUID-shaped request id, unique per request: a random 64-bit prefix drawn once per thread and a
 // per-thread counter (request ids are identifiers, not secrets; a DRBG call per request cost ~1% of
 // an unwrap).
-int HexDigitValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string NewRequestId() {
   thread_local const std::uint64_t prefix = [] {
     std::uint64_t v = 0;
@@ -275,17 +268,7 @@ RequestContext VaultApi::ContextFor(const HttpRequest& request, const Route& rou
   const std::string_view target(request.target);
   const std::string_view path = target.substr(0, target.find('?'));
   // Percent-escapes are decoded first: "/t/%6Fauth2/v2.0/token" names the same endpoint.
-  std::string decoded;
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    const int hi = i + 2 < path.size() && path[i] == '%' ? HexDigitValue(path[i + 1]) : -1;
-    const int lo = hi >= 0 ? HexDigitValue(path[i + 2]) : -1;
-    if (lo >= 0) {
-      decoded.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      decoded.push_back(path[i]);
-    }
-  }
+  const std::string decoded = PercentDecode(path, /*plus_is_space=*/false);
   const bool token_path =
       route.op == Operation::kToken || vault::ToLower(decoded).find("oauth2") != std::string::npos;
   ctx.request_uri = Printable(token_path ? path : target, 2048);
